@@ -1,0 +1,15 @@
+# Fails when any file under core/ includes a header of an I/O library.
+# Invoked by the check_layering target on every build.
+file(GLOB_RECURSE files "${CORE_DIR}/*.c" "${CORE_DIR}/*.h")
+set(bad "")
+foreach(f IN LISTS files)
+  file(STRINGS "${f}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]")
+  foreach(l IN LISTS lines)
+    if(l MATCHES "[<\"](uv\\.h|uv/|curl/|libpq-fe\\.h|libpq/|openssl/|systemd/|yajl/|expat\\.h|ini\\.h|pthread\\.h|sys/socket\\.h|unistd\\.h)")
+      string(APPEND bad "\n  ${f}: ${l}")
+    endif()
+  endforeach()
+endforeach()
+if(bad)
+  message(FATAL_ERROR "core/ must stay pure (no libuv, curl, libpq, OpenSSL, sd-*, yajl, expat, inih, no I/O headers):${bad}")
+endif()
