@@ -14,7 +14,7 @@ int64_t isotime_days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void isotime_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
 	z += 719468;
 	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -108,7 +108,7 @@ void isotime_format(int64_t ms, int with_ms, char out[32])
 	int64_t y;
 	unsigned m, d;
 
-	civil_from_days(days, &y, &m, &d);
+	isotime_civil_from_days(days, &y, &m, &d);
 	if (y < 0 || y > 9999) {
 		y = y < 0 ? 0 : 9999;
 		m = y ? 12 : 1;

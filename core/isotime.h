@@ -18,3 +18,5 @@ void isotime_format(int64_t ms, int with_ms, char out[32]);
 
 /* Days since 1970-01-01 for a proleptic Gregorian date (month 1..12). */
 int64_t isotime_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* The inverse: the date of day z (days since 1970-01-01). */
+void isotime_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
