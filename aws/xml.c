@@ -1,0 +1,339 @@
+/* xml.c — bounded XML reader over expat (see xml.h for the contract). */
+#include "aws/xml.h"
+
+/* Debian's libexpat is built with DTD support (and so has the billion-laughs
+ * guard), but the header only declares the guard when XML_DTD is defined. */
+#ifndef XML_DTD
+#define XML_DTD
+#endif
+#include <expat.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/xalloc.h"
+
+const struct xml_limits xml_default_limits = {
+	.max_bytes = XML_DEFAULT_MAX_BYTES,
+	.max_depth = XML_DEFAULT_MAX_DEPTH,
+	.max_elements = XML_DEFAULT_MAX_ELEMENTS,
+	.max_text = XML_DEFAULT_MAX_TEXT,
+};
+
+#define NONE UINT32_MAX
+
+/* A node while parsing: offsets and indexes, because the arrays move as they grow. */
+struct raw_node {
+	uint32_t name;               /* arena offset */
+	uint32_t text;               /* arena offset */
+	uint32_t text_len;
+	uint32_t parent, child, next;
+};
+
+struct open_elem {
+	uint32_t node;               /* index in raw */
+	uint32_t last_child;         /* NONE until the first child */
+	struct buf text;             /* direct text so far; max = limits.max_text */
+};
+
+struct parse {
+	XML_Parser xp;
+	const struct xml_limits *lim;
+	struct raw_node *raw;
+	size_t nraw, raw_cap;
+	char *arena;
+	size_t alen, acap;           /* bounded: names and decoded text never exceed the input */
+	struct open_elem *stack;     /* lim->max_depth entries */
+	unsigned depth;
+	int err;                     /* first error raised inside a handler */
+	const char *why;
+};
+
+struct xml_doc {
+	struct xml_node *nodes;      /* nodes[0] is the root */
+	size_t count;
+	char *arena;
+};
+
+static void fail(struct parse *p, int err, const char *why)
+{
+	if (!p->err) {
+		p->err = err;
+		p->why = why;
+	}
+	XML_StopParser(p->xp, XML_FALSE);
+}
+
+static uint32_t arena_add(struct parse *p, const char *s, size_t n)
+{
+	size_t off = p->alen;
+
+	if (p->alen + n + 1 > p->acap) {
+		size_t cap = p->acap ? p->acap : 4096;
+
+		while (cap < p->alen + n + 1)
+			cap *= 2;
+		p->arena = x_realloc(p->arena, cap);
+		p->acap = cap;
+	}
+	memcpy(p->arena + off, s, n);
+	p->arena[off + n] = '\0';
+	p->alen += n + 1;
+	return (uint32_t)off;
+}
+
+static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **attrs)
+{
+	struct parse *p = user;
+	const char *local = strrchr(name, ':');
+	struct raw_node *r;
+	uint32_t idx;
+
+	(void)attrs;                 /* attributes and xmlns declarations are not used */
+	if (p->err)
+		return;
+	if (p->depth >= p->lim->max_depth) {
+		fail(p, S3G_ETOOBIG, "elements nested too deep");
+		return;
+	}
+	if (p->nraw >= p->lim->max_elements || p->nraw >= NONE - 1) {
+		fail(p, S3G_ETOOBIG, "too many elements");
+		return;
+	}
+	if (p->depth == 0 && p->nraw > 0) {
+		fail(p, S3G_EPARSE, "second root element");   /* expat rejects this too */
+		return;
+	}
+	local = local ? local + 1 : name;
+	if (p->nraw == p->raw_cap) {
+		p->raw_cap = p->raw_cap ? p->raw_cap * 2 : 256;
+		p->raw = x_realloc(p->raw, p->raw_cap * sizeof(*p->raw));
+	}
+	idx = (uint32_t)p->nraw++;
+	r = &p->raw[idx];
+	r->name = arena_add(p, local, strlen(local));
+	r->text = 0;
+	r->text_len = 0;
+	r->child = NONE;
+	r->next = NONE;
+	if (p->depth > 0) {
+		struct open_elem *up = &p->stack[p->depth - 1];
+
+		r->parent = up->node;
+		if (up->last_child == NONE)
+			p->raw[up->node].child = idx;
+		else
+			p->raw[up->last_child].next = idx;
+		up->last_child = idx;
+	} else {
+		r->parent = NONE;
+	}
+	p->stack[p->depth].node = idx;
+	p->stack[p->depth].last_child = NONE;
+	buf_reset(&p->stack[p->depth].text);
+	p->depth++;
+}
+
+static void XMLCALL on_end(void *user, const XML_Char *name)
+{
+	struct parse *p = user;
+	struct open_elem *e;
+	struct raw_node *r;
+
+	(void)name;
+	if (p->err || p->depth == 0)
+		return;
+	e = &p->stack[--p->depth];
+	r = &p->raw[e->node];
+	if (e->text.len) {
+		r->text = arena_add(p, e->text.data, e->text.len);
+		r->text_len = (uint32_t)e->text.len;
+	} else {
+		r->text = NONE;      /* the shared "" */
+	}
+}
+
+static void XMLCALL on_text(void *user, const XML_Char *s, int len)
+{
+	struct parse *p = user;
+
+	if (p->err || p->depth == 0 || len <= 0)
+		return;
+	if (buf_append(&p->stack[p->depth - 1].text, s, (size_t)len) < 0)
+		fail(p, S3G_ETOOBIG, "element text too long");
+}
+
+static void XMLCALL on_doctype(void *user, const XML_Char *name, const XML_Char *sysid,
+			       const XML_Char *pubid, int has_internal_subset)
+{
+	fail(user, S3G_EPARSE, "DOCTYPE not allowed");
+}
+
+static void XMLCALL on_entity_decl(void *user, const XML_Char *name, int is_param,
+				   const XML_Char *value, int value_len, const XML_Char *base,
+				   const XML_Char *sysid, const XML_Char *pubid, const XML_Char *notation)
+{
+	fail(user, S3G_EPARSE, "entity declarations not allowed");
+}
+
+static void set_error(struct xml_error *err, unsigned long line, unsigned long col, const char *why)
+{
+	if (!err)
+		return;
+	err->line = line;
+	err->column = col;
+	if (line)
+		snprintf(err->reason, sizeof(err->reason), "line %lu, column %lu: %s", line, col, why);
+	else
+		snprintf(err->reason, sizeof(err->reason), "%s", why);
+}
+
+static struct xml_doc *build_doc(struct parse *p)
+{
+	struct xml_doc *d = x_calloc(1, sizeof(*d));
+	static const char empty[] = "";
+
+	d->count = p->nraw;
+	d->nodes = x_calloc(p->nraw, sizeof(*d->nodes));
+	d->arena = p->arena;
+	p->arena = NULL;
+	for (size_t i = 0; i < p->nraw; i++) {
+		const struct raw_node *r = &p->raw[i];
+		struct xml_node *n = &d->nodes[i];
+
+		n->name = d->arena + r->name;
+		n->text = r->text == NONE ? empty : d->arena + r->text;
+		n->text_len = r->text_len;
+		n->parent = r->parent == NONE ? NULL : &d->nodes[r->parent];
+		n->child = r->child == NONE ? NULL : &d->nodes[r->child];
+		n->next = r->next == NONE ? NULL : &d->nodes[r->next];
+	}
+	return d;
+}
+
+int xml_parse(const char *data, size_t len, const struct xml_limits *limits,
+	      struct xml_doc **ret_doc, struct xml_error *err)
+{
+	struct parse p = {0};
+	int r = 0;
+
+	p.lim = limits ? limits : &xml_default_limits;
+	if (len > p.lim->max_bytes || len > INT_MAX) {
+		set_error(err, 0, 0, "document over the size limit");
+		return S3G_ETOOBIG;
+	}
+	if (p.lim->max_depth == 0 || p.lim->max_elements == 0 || p.lim->max_text == 0) {
+		set_error(err, 0, 0, "a limit is zero");
+		return S3G_EINVAL;
+	}
+	p.xp = XML_ParserCreate(NULL);
+	if (!p.xp)
+		abort();             /* expat only fails on OOM */
+	p.stack = x_calloc(p.lim->max_depth, sizeof(*p.stack));
+	for (unsigned i = 0; i < p.lim->max_depth; i++)
+		buf_init(&p.stack[i].text, p.lim->max_text);
+	XML_SetUserData(p.xp, &p);
+	XML_SetElementHandler(p.xp, on_start, on_end);
+	XML_SetCharacterDataHandler(p.xp, on_text);
+	XML_SetStartDoctypeDeclHandler(p.xp, on_doctype);
+	XML_SetEntityDeclHandler(p.xp, on_entity_decl);
+	XML_SetParamEntityParsing(p.xp, XML_PARAM_ENTITY_PARSING_NEVER);
+#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4)
+	XML_SetBillionLaughsAttackProtectionMaximumAmplification(p.xp, 10.0f);
+	XML_SetBillionLaughsAttackProtectionActivationThreshold(p.xp, 64 * 1024);
+#endif
+
+	if (XML_Parse(p.xp, data ? data : "", (int)len, XML_TRUE) != XML_STATUS_OK || p.err) {
+		unsigned long line = XML_GetCurrentLineNumber(p.xp);
+		unsigned long col = XML_GetCurrentColumnNumber(p.xp) + 1;
+
+		if (p.err) {
+			r = p.err;
+			set_error(err, line, col, p.why);
+		} else {
+			r = S3G_EPARSE;
+			set_error(err, line, col, XML_ErrorString(XML_GetErrorCode(p.xp)));
+		}
+		goto out;
+	}
+	if (p.nraw == 0) {           /* expat reports this already; keep the tree invariant */
+		r = S3G_EPARSE;
+		set_error(err, 0, 0, "no element found");
+		goto out;
+	}
+	*ret_doc = build_doc(&p);
+out:
+	XML_ParserFree(p.xp);
+	for (unsigned i = 0; i < p.lim->max_depth; i++)
+		buf_free(&p.stack[i].text);
+	x_free(p.stack);
+	x_free(p.raw);
+	x_free(p.arena);
+	return r;
+}
+
+void xml_free(struct xml_doc *doc)
+{
+	if (!doc)
+		return;
+	x_free(doc->nodes);
+	x_free(doc->arena);
+	x_free(doc);
+}
+
+const struct xml_node *xml_root(const struct xml_doc *doc)
+{
+	return doc && doc->count ? &doc->nodes[0] : NULL;
+}
+
+size_t xml_element_count(const struct xml_doc *doc)
+{
+	return doc ? doc->count : 0;
+}
+
+const struct xml_node *xml_child(const struct xml_node *n, const char *name)
+{
+	if (!n)
+		return NULL;
+	for (const struct xml_node *c = n->child; c; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+const struct xml_node *xml_next_same(const struct xml_node *n)
+{
+	if (!n)
+		return NULL;
+	for (const struct xml_node *c = n->next; c; c = c->next)
+		if (strcmp(c->name, n->name) == 0)
+			return c;
+	return NULL;
+}
+
+const struct xml_node *xml_path(const struct xml_node *n, const char *path)
+{
+	while (n && *path) {
+		const char *slash = strchr(path, '/');
+		size_t k = slash ? (size_t)(slash - path) : strlen(path);
+		const struct xml_node *c;
+
+		for (c = n->child; c; c = c->next)
+			if (strncmp(c->name, path, k) == 0 && c->name[k] == '\0')
+				break;
+		n = c;
+		path += k;
+		if (*path == '/')
+			path++;
+	}
+	return n;
+}
+
+const char *xml_path_text(const struct xml_node *n, const char *path)
+{
+	n = xml_path(n, path);
+	return n ? n->text : NULL;
+}
