@@ -7,7 +7,7 @@ SUDO=
 pkgs=(
 	build-essential cmake pkg-config clang
 	libuv1-dev libcurl4-openssl-dev libssl-dev libyajl-dev libpq-dev
-	libsystemd-dev libcmocka-dev libexpat1-dev libinih-dev
+	libsystemd-dev libcmocka-dev libexpat1-dev libinih-dev zlib1g-dev
 	postgresql-15 postgresql-client-15 systemd python3 openssl
 )
 missing=()
