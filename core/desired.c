@@ -160,19 +160,19 @@ int desired_build(struct intern *in, const struct desired_integration *integ,
 	struct ds_out *dso = NULL;
 	const char *scope = integ->location_scope ? integ->location_scope : "";
 	const char *why = NULL;
-	int r;
-
-	if (!integ->account || validate_account(integ->account, strlen(integ->account), &why) < 0)
-		return ret_why ? (*ret_why = why ? why : "account: missing", S3G_EINVAL) : S3G_EINVAL;
-	if (validate_location_scope(scope, strlen(scope), NULL, &why) < 0)
-		return ret_why ? (*ret_why = why, S3G_EINVAL) : S3G_EINVAL;
-	if (!integ->location_id && strcmp(scope, "s3://") != 0) {
+	if (!integ->account)
+		why = "account: missing";
+	else if (validate_account(integ->account, strlen(integ->account), &why) == 0 &&
+		 validate_location_scope(scope, strlen(scope), NULL, &why) == 0 && !integ->location_id &&
+		 strcmp(scope, "s3://") != 0)
+		why = "location_id: the location is not registered yet";
+	else if (nsubs >= NONE || nds >= NONE || nusers >= NONE)
+		why = "subscriptions: too many rows";
+	if (why) {
 		if (ret_why)
-			*ret_why = "location_id: the location is not registered yet";
+			*ret_why = why;
 		return S3G_EINVAL;
 	}
-	if (nsubs >= NONE || nds >= NONE || nusers >= NONE)
-		return S3G_EINVAL;
 
 	memset(&set, 0, sizeof(set));
 	hidx_init(&set.idx);
@@ -237,13 +237,12 @@ int desired_build(struct intern *in, const struct desired_integration *integ,
 		hidx_insert(&set.idx, g.hash, (uint32_t)set.n);
 		set.n++;
 	}
-	r = 0;
 	*ret = set;
 	x_free(uo);
 	x_free(dso);
 	hidx_free(&uidx);
 	hidx_free(&didx);
-	return r;
+	return 0;
 }
 
 void desired_free(struct desired_set *set)
