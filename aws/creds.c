@@ -93,8 +93,10 @@ int creds_parse_json(enum creds_json_kind kind, const char *body, size_t len, st
 		*ret_reason = "document too large";
 		return S3G_ETOOBIG;
 	}
-	text = x_strndup(body, len);
-	if (strlen(text) != len) {
+	text = x_malloc(len + 1);
+	memcpy(text, body, len);
+	text[len] = '\0';
+	if (memchr(text, '\0', len)) {
 		*ret_reason = "NUL byte in document";
 		goto out;
 	}
@@ -143,9 +145,7 @@ int creds_parse_json(enum creds_json_kind kind, const char *body, size_t len, st
 	r = aws_creds_set(ret, id, secret, token, exp_ms);
 out:
 	yajl_tree_free(root);
-	if (text) {
-		OPENSSL_cleanse(text, len);
-		x_free(text);
-	}
+	OPENSSL_cleanse(text, len);
+	x_free(text);
 	return r;
 }

@@ -99,11 +99,23 @@ static void test_json(void **state)
 	}
 }
 
+static void test_json_nul_byte(void **state)
+{
+	/* found by fuzz_creds: a NUL inside the document */
+	static const char doc[] = "\xd8" "1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+	struct aws_creds c = {0};
+	const char *why = NULL;
+
+	assert_int_equal(creds_parse_json(CREDS_JSON_IMDS, doc, sizeof(doc) - 1, &c, &why), S3G_EPARSE);
+	assert_non_null(strstr(why, "NUL"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_json_nul_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
