@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/isotime.h"
 #include "core/xalloc.h"
 
 /* Hot path: one canonical request built in a scratch area that keeps its
@@ -57,6 +58,8 @@ struct sigv4_signer {
 	uint64_t misses;
 	EVP_MD_CTX *md;         /* SHA-256 of body and canonical request */
 	EVP_MAC_CTX *kdf;       /* HMAC-SHA256 for the key derivation chain */
+	int64_t day;            /* days since the epoch of date8 (INT64_MIN: none) */
+	char date8[9];          /* YYYYMMDD of day */
 	struct canon c;
 };
 
@@ -111,10 +114,28 @@ static int sc_putc(struct scratch *sc, char ch)
 
 static const char HEX_UP[] = "0123456789ABCDEF";
 
+/* One table for the byte classes of the hot loops. */
+enum {
+	C_UNRES = 1,            /* RFC 3986 unreserved */
+	C_TCHAR = 2,            /* RFC 9110 token (header names) */
+	C_WS    = 4,            /* whitespace collapsed in header values */
+};
+
+static const uint8_t cls[256] = {
+	['A' ... 'Z'] = C_UNRES | C_TCHAR,
+	['a' ... 'z'] = C_UNRES | C_TCHAR,
+	['0' ... '9'] = C_UNRES | C_TCHAR,
+	['-'] = C_UNRES | C_TCHAR, ['.'] = C_UNRES | C_TCHAR,
+	['_'] = C_UNRES | C_TCHAR, ['~'] = C_UNRES | C_TCHAR,
+	['!'] = C_TCHAR, ['#'] = C_TCHAR, ['$'] = C_TCHAR, ['%'] = C_TCHAR, ['&'] = C_TCHAR,
+	['\''] = C_TCHAR, ['*'] = C_TCHAR, ['+'] = C_TCHAR, ['^'] = C_TCHAR, ['`'] = C_TCHAR,
+	['|'] = C_TCHAR,
+	[' '] = C_WS, ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS, ['\v'] = C_WS, ['\f'] = C_WS,
+};
+
 static inline bool unreserved(unsigned char ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '-' || ch == '_' || ch == '.' || ch == '~';
+	return cls[ch] & C_UNRES;
 }
 
 static inline int hexval(unsigned char ch)
@@ -350,13 +371,12 @@ static int put_params(struct scratch *out, const struct canon *c)
 
 static inline bool is_ws(unsigned char ch)
 {
-	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+	return cls[ch] & C_WS;
 }
 
 static inline bool is_tchar(unsigned char ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+	return cls[ch] & C_TCHAR;
 }
 
 static bool name_is(const char *name, size_t n, const char *lit, size_t litlen)
@@ -531,6 +551,7 @@ int sigv4_signer_new(struct sigv4_signer **ret)
 	struct sigv4_signer *s = x_calloc(1, sizeof(*s));
 
 	s->cache = true;
+	s->day = INT64_MIN;
 	if (!digest_md_sha256() || !(s->md = EVP_MD_CTX_new()) || !(s->kdf = new_hmac_ctx()))
 		goto fail;
 	for (size_t i = 0; i < SIGV4_CACHE_SLOTS; i++)
@@ -675,22 +696,37 @@ static void put2(char *o, unsigned v)
 	o[1] = (char)('0' + v % 10);
 }
 
-static int format_amz_date(time_t now, char out[17])
+/* X-Amz-Date without gmtime_r() (which takes glibc's time zone lock); the
+ * calendar date is computed once per day. */
+static int format_amz_date(struct sigv4_signer *s, time_t now, char out[17])
 {
-	struct tm tm;
-	unsigned y;
+	int64_t t = (int64_t)now, day;
+	unsigned secs;
 
-	if (!gmtime_r(&now, &tm) || tm.tm_year < -1900 + 1 || tm.tm_year > 9999 - 1900)
+	/* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z */
+	if (t < -62167219200 || t > 253402300799)
 		return S3G_EINVAL;
-	y = (unsigned)tm.tm_year + 1900;
-	put2(out, y / 100);
-	put2(out + 2, y % 100);
-	put2(out + 4, (unsigned)tm.tm_mon + 1);
-	put2(out + 6, (unsigned)tm.tm_mday);
+	day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	secs = (unsigned)(t - day * 86400);
+	if (day != s->day) {
+		int64_t y;
+		unsigned m, d;
+
+		isotime_civil_from_days(day, &y, &m, &d);
+		if (y < 0 || y > 9999)
+			return S3G_EINVAL;
+		put2(s->date8, (unsigned)y / 100);
+		put2(s->date8 + 2, (unsigned)y % 100);
+		put2(s->date8 + 4, m);
+		put2(s->date8 + 6, d);
+		s->date8[8] = '\0';
+		s->day = day;
+	}
+	memcpy(out, s->date8, 8);
 	out[8] = 'T';
-	put2(out + 9, (unsigned)tm.tm_hour);
-	put2(out + 11, (unsigned)tm.tm_min);
-	put2(out + 13, (unsigned)tm.tm_sec);
+	put2(out + 9, secs / 3600);
+	put2(out + 11, secs / 60 % 60);
+	put2(out + 13, secs % 60);
 	out[15] = 'Z';
 	out[16] = '\0';
 	return 0;
@@ -733,7 +769,7 @@ int sigv4_sign(struct sigv4_signer *s, const struct sigv4_config *cfg, const str
 		return S3G_EINVAL;
 	if (req->n_headers > SIGV4_MAX_HEADERS)
 		return S3G_ETOOBIG;
-	if ((r = format_amz_date(now, amz_date)) < 0)
+	if ((r = format_amz_date(s, now, amz_date)) < 0)
 		return r;
 	if (creds->session_token && creds->session_token[0]) {
 		token = creds->session_token;

@@ -932,6 +932,13 @@ static void test_outputs(void **state)
 	assert_int_equal(sigv4_sign(signer, &cfg, &creds, &req, 0, &sig, NULL, NULL), 0);
 	assert_string_equal(sig.content_sha256, "UNSIGNED-PAYLOAD");
 	assert_string_equal(sig.amz_date, "19700101T000000Z");
+	assert_int_equal(sigv4_sign(signer, &cfg, &creds, &req, -1, &sig, NULL, NULL), 0);
+	assert_string_equal(sig.amz_date, "19691231T235959Z");
+	assert_int_equal(sigv4_sign(signer, &cfg, &creds, &req, 951782400 + 86399, &sig, NULL, NULL), 0);
+	assert_string_equal(sig.amz_date, "20000229T235959Z");
+	assert_int_equal(sigv4_sign(signer, &cfg, &creds, &req, 253402300799, &sig, NULL, NULL), 0);
+	assert_string_equal(sig.amz_date, "99991231T235959Z");
+	assert_int_equal(sigv4_sign(signer, &cfg, &creds, &req, 253402300800, &sig, NULL, NULL), S3G_EINVAL);
 	cfg.flags = SIGV4_FLAGS_S3;
 	req.payload_hash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 	assert_int_equal(sigv4_sign(signer, &cfg, &creds, &req, 0, &sig, NULL, NULL), 0);
