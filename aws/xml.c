@@ -24,6 +24,7 @@ const struct xml_limits xml_default_limits = {
 };
 
 #define NONE UINT32_MAX
+#define FEED_SLICE (64u * 1024)
 
 /* A node while parsing: offsets and indexes, because the arrays move as they grow. */
 struct raw_node {
@@ -39,10 +40,18 @@ struct open_elem {
 	struct buf text;             /* direct text so far; max = limits.max_text */
 };
 
+/* Nodes are built as raw_node and turned into xml_node in place at the end,
+ * so a document holds one node array, not two (page faults dominate the
+ * cost of a large page on a virtual machine). */
+union slot {
+	struct raw_node raw;
+	struct xml_node node;
+};
+
 struct parse {
 	XML_Parser xp;
 	const struct xml_limits *lim;
-	struct raw_node *raw;
+	union slot *slots;
 	size_t nraw, raw_cap;
 	char *arena;
 	size_t alen, acap;           /* bounded: names and decoded text never exceed the input */
@@ -53,7 +62,7 @@ struct parse {
 };
 
 struct xml_doc {
-	struct xml_node *nodes;      /* nodes[0] is the root */
+	union slot *nodes;           /* nodes[0].node is the root */
 	size_t count;
 	char *arena;
 };
@@ -110,10 +119,10 @@ static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **
 	local = local ? local + 1 : name;
 	if (p->nraw == p->raw_cap) {
 		p->raw_cap = p->raw_cap ? p->raw_cap * 2 : 256;
-		p->raw = x_realloc(p->raw, p->raw_cap * sizeof(*p->raw));
+		p->slots = x_realloc(p->slots, p->raw_cap * sizeof(*p->slots));
 	}
 	idx = (uint32_t)p->nraw++;
-	r = &p->raw[idx];
+	r = &p->slots[idx].raw;
 	r->name = arena_add(p, local, strlen(local));
 	r->text = 0;
 	r->text_len = 0;
@@ -124,9 +133,9 @@ static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **
 
 		r->parent = up->node;
 		if (up->last_child == NONE)
-			p->raw[up->node].child = idx;
+			p->slots[up->node].raw.child = idx;
 		else
-			p->raw[up->last_child].next = idx;
+			p->slots[up->last_child].raw.next = idx;
 		up->last_child = idx;
 	} else {
 		r->parent = NONE;
@@ -147,7 +156,7 @@ static void XMLCALL on_end(void *user, const XML_Char *name)
 	if (p->err || p->depth == 0)
 		return;
 	e = &p->stack[--p->depth];
-	r = &p->raw[e->node];
+	r = &p->slots[e->node].raw;
 	if (e->text.len) {
 		r->text = arena_add(p, e->text.data, e->text.len);
 		r->text_len = (uint32_t)e->text.len;
@@ -197,19 +206,20 @@ static struct xml_doc *build_doc(struct parse *p)
 	static const char empty[] = "";
 
 	d->count = p->nraw;
-	d->nodes = x_calloc(p->nraw, sizeof(*d->nodes));
+	d->nodes = p->slots;
 	d->arena = p->arena;
+	p->slots = NULL;
 	p->arena = NULL;
-	for (size_t i = 0; i < p->nraw; i++) {
-		const struct raw_node *r = &p->raw[i];
-		struct xml_node *n = &d->nodes[i];
+	for (size_t i = 0; i < d->count; i++) {
+		const struct raw_node r = d->nodes[i].raw;   /* a copy: the slot is overwritten */
+		struct xml_node *n = &d->nodes[i].node;
 
-		n->name = d->arena + r->name;
-		n->text = r->text == NONE ? empty : d->arena + r->text;
-		n->text_len = r->text_len;
-		n->parent = r->parent == NONE ? NULL : &d->nodes[r->parent];
-		n->child = r->child == NONE ? NULL : &d->nodes[r->child];
-		n->next = r->next == NONE ? NULL : &d->nodes[r->next];
+		n->name = d->arena + r.name;
+		n->text = r.text == NONE ? empty : d->arena + r.text;
+		n->text_len = r.text_len;
+		n->parent = r.parent == NONE ? NULL : &d->nodes[r.parent].node;
+		n->child = r.child == NONE ? NULL : &d->nodes[r.child].node;
+		n->next = r.next == NONE ? NULL : &d->nodes[r.next].node;
 	}
 	return d;
 }
@@ -232,6 +242,12 @@ int xml_parse(const char *data, size_t len, const struct xml_limits *limits,
 	p.xp = XML_ParserCreate(NULL);
 	if (!p.xp)
 		abort();             /* expat only fails on OOM */
+	/* Sized once for typical AWS bodies (decoded text plus names never
+	 * exceed the input; an element per ~40 bytes), grown only if needed. */
+	p.acap = len + 4096;
+	p.arena = x_malloc(p.acap);
+	p.raw_cap = len / 40 + 16 < p.lim->max_elements ? len / 40 + 16 : p.lim->max_elements;
+	p.slots = x_malloc(p.raw_cap * sizeof(*p.slots));
 	p.stack = x_calloc(p.lim->max_depth, sizeof(*p.stack));
 	for (unsigned i = 0; i < p.lim->max_depth; i++)
 		buf_init(&p.stack[i].text, p.lim->max_text);
@@ -246,7 +262,19 @@ int xml_parse(const char *data, size_t len, const struct xml_limits *limits,
 	XML_SetBillionLaughsAttackProtectionActivationThreshold(p.xp, 64 * 1024);
 #endif
 
-	if (XML_Parse(p.xp, data ? data : "", (int)len, XML_TRUE) != XML_STATUS_OK || p.err) {
+	/* Fed in slices: expat copies its input into its own buffer, and a
+	 * slice-sized buffer is reused instead of a document-sized one. */
+	for (size_t off = 0;;) {
+		size_t n = len - off < FEED_SLICE ? len - off : FEED_SLICE;
+		int final = off + n == len;
+
+		if (XML_Parse(p.xp, data ? data + off : "", (int)n, final) != XML_STATUS_OK || p.err)
+			break;
+		off += n;
+		if (final)
+			break;
+	}
+	if (XML_GetErrorCode(p.xp) != XML_ERROR_NONE || p.err) {
 		unsigned long line = XML_GetCurrentLineNumber(p.xp);
 		unsigned long col = XML_GetCurrentColumnNumber(p.xp) + 1;
 
@@ -270,7 +298,7 @@ out:
 	for (unsigned i = 0; i < p.lim->max_depth; i++)
 		buf_free(&p.stack[i].text);
 	x_free(p.stack);
-	x_free(p.raw);
+	x_free(p.slots);
 	x_free(p.arena);
 	return r;
 }
@@ -286,7 +314,7 @@ void xml_free(struct xml_doc *doc)
 
 const struct xml_node *xml_root(const struct xml_doc *doc)
 {
-	return doc && doc->count ? &doc->nodes[0] : NULL;
+	return doc && doc->count ? &doc->nodes[0].node : NULL;
 }
 
 size_t xml_element_count(const struct xml_doc *doc)
