@@ -166,7 +166,7 @@ static const struct bad_case bad_cases[] = {
 	{ USER("alice", "arn:aws:iam::123456789012:user/x"), "23505", NULL, "users_username_key" },
 	{ "INSERT INTO s3grant.subscriptions (user_id, data_source_id, access) VALUES (1, 1, 'admin')", "23514", "access", "access: 'admin' must be read or write" },
 	{ "INSERT INTO s3grant.subscriptions (user_id, data_source_id, access) VALUES (1, 1, NULL)", "23514", "access", "access: NULL must be read or write" },
-	{ "INSERT INTO s3grant.exports (local_day, status) VALUES ('2025-01-01', 'done'), ('2025-01-01', 'done')", "23505", NULL, "exports_pkey" },
+	{ "INSERT INTO s3grant.exports (local_day, status) VALUES ('2025-01-01', 'succeeded'), ('2025-01-01', 'succeeded')", "23505", NULL, "exports_schedule_day_key" },
 };
 
 static void test_constraints_reject_bad_input(void **state)
