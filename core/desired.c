@@ -237,6 +237,10 @@ int desired_build(struct intern *in, const struct desired_integration *integ,
 		hidx_insert(&set.idx, g.hash, (uint32_t)set.n);
 		set.n++;
 	}
+	if (set.cap > set.n + set.n / 16 + 64) {   /* the set lives long: give back the doubling slack */
+		set.cap = set.n ? set.n : 1;
+		set.v = x_realloc(set.v, set.cap * sizeof(*set.v));
+	}
 	*ret = set;
 	x_free(uo);
 	x_free(dso);
