@@ -55,6 +55,7 @@ enum config_type {
 	X(DB_CONNINFO, "database", "conninfo", CONFIG_CONNINFO, "", 0, 0, CONFIG_SENSITIVE, NULL, "libpq connection string or URI; empty = the PG* environment variables") \
 	X(DB_CONNECT_TIMEOUT, "database", "connect_timeout", CONFIG_DURATION, "10s", CONFIG_MS_S, 10 * CONFIG_MS_M, CONFIG_RELOAD, NULL, "give up one connection attempt after this long") \
 	X(DB_RECONNECT_MAX_BACKOFF, "database", "reconnect_max_backoff", CONFIG_DURATION, "30s", 100, CONFIG_MS_H, CONFIG_RELOAD, NULL, "cap of the exponential reconnect backoff") \
+	X(DB_STATEMENT_TIMEOUT, "database", "statement_timeout", CONFIG_DURATION, "30s", 100, CONFIG_MS_H, CONFIG_RELOAD, NULL, "bound on every statement of the change-queue connection") \
 	X(DAEMON_LOG_LEVEL, "daemon", "log_level", CONFIG_ENUM, "info", 0, 0, CONFIG_RELOAD, CONFIG_LOG_LEVELS, "lowest level logged") \
 	X(DAEMON_SHUTDOWN_TIMEOUT, "daemon", "shutdown_timeout", CONFIG_DURATION, "30s", 0, 10 * CONFIG_MS_M, CONFIG_RELOAD, NULL, "how long SIGTERM waits for in-flight work") \
 	X(DAEMON_STATUS_INTERVAL, "daemon", "status_interval", CONFIG_DURATION, "60s", CONFIG_MS_S, CONFIG_MS_D, CONFIG_RELOAD, NULL, "how often the status line is refreshed") \
@@ -72,6 +73,9 @@ enum config_type {
 	X(RECONCILE_RESYNC_INTERVAL, "reconcile", "resync_interval", CONFIG_DURATION, "6h", CONFIG_MS_M, 7 * CONFIG_MS_D, CONFIG_RELOAD, NULL, "full resync period per integration") \
 	X(RECONCILE_RESYNC_JITTER, "reconcile", "resync_jitter", CONFIG_DURATION, "10m", 0, CONFIG_MS_D, CONFIG_RELOAD, NULL, "random spread added to each resync") \
 	X(RECONCILE_RATE_LIMIT, "reconcile", "rate_limit", CONFIG_INT, "20", 1, 10000, CONFIG_RELOAD, NULL, "S3 Control requests per second") \
+	X(RECONCILE_QUEUE_POLL_INTERVAL, "reconcile", "queue_poll_interval", CONFIG_DURATION, "5s", 100, CONFIG_MS_D, CONFIG_RELOAD, NULL, "claim from the change queue this often even without a notification") \
+	X(RECONCILE_QUEUE_LEASE, "reconcile", "queue_lease", CONFIG_DURATION, "2m", CONFIG_MS_S, CONFIG_MS_H, CONFIG_RELOAD, NULL, "lease on claimed changes; a dead daemon's claims return after it") \
+	X(RECONCILE_QUEUE_BATCH, "reconcile", "queue_batch", CONFIG_INT, "100", 1, 10000, CONFIG_RELOAD, NULL, "changes claimed at a time") \
 	X(EXPORT_TIME_OF_DAY, "export", "time_of_day", CONFIG_TIME, "03:00", 0, 0, CONFIG_RELOAD, NULL, "local time of the daily export") \
 	X(EXPORT_TIMEZONE, "export", "timezone", CONFIG_TIMEZONE, "", 0, 0, CONFIG_RELOAD, NULL, "IANA zone of time_of_day; empty = system local time") \
 	X(SECRETS_KEY_FILE, "secrets", "key_file", CONFIG_PATH, "", 0, 0, 0, NULL, "AES-256 key for secrets at rest; empty = $CREDENTIALS_DIRECTORY/secrets-key")

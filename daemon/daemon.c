@@ -54,13 +54,15 @@ char *daemon_status_line(const struct daemon *d)
 				 d->in_flight, d->in_flight == 1 ? "" : "s");
 		break;
 	default:
-		if (d->db_up)
+		if (d->db_up) {
 			bprintf(&b, "connected to database (%s); %s", d->db_server,
 					 d->in_flight ? "working" : "idle");
-		else if (d->db_reason)
+			watch_daemon_status(d, &b);
+		} else if (d->db_reason) {
 			bprintf(&b, "waiting for database: %s", d->db_reason);
-		else
+		} else {
 			bprintf(&b, "%s", "connecting to database");
+		}
 		break;
 	}
 	if (d->reload_error)
@@ -136,6 +138,7 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 	}
 	d->state = DAEMON_STOPPING;
 	uv_timer_stop(&d->status_timer);
+	watch_daemon_stop(d);
 	st = daemon_status_line(d);
 	notify_stopping(st);
 	x_free(st);
@@ -173,6 +176,7 @@ static void finish(struct daemon *d)
 	close_handle((uv_handle_t *)&d->status_timer);
 	close_handle((uv_handle_t *)&d->drain_timer);
 	(void)notify_watchdog_close(&d->wd, NULL);
+	watch_daemon_close(d);
 	if (d->pg) {
 		pgconn_close(d->pg, on_pg_closed, d);
 		d->pg = NULL;
@@ -212,22 +216,28 @@ void daemon_log_db_lost(const char *reason, bool was_up, unsigned attempts,
 static void on_pg_connected(struct pgconn *pc, void *ud)
 {
 	struct daemon *d = ud;
-	char *st;
 
 	X_FREE(d->db_server);
 	X_FREE(d->db_reason);
 	d->db_server = pgconn_server(pc);
 	d->db_up = true;
 	daemon_log_db_connected(d->db_server, d->cfg);
+	if (!daemon_maybe_ready(d))
+		daemon_update_status(d);
+}
+
+bool daemon_maybe_ready(struct daemon *d)
+{
+	char *st;
+
+	if (d->state != DAEMON_STARTING || !d->db_up || !d->listening)
+		return false;
+	d->state = DAEMON_RUNNING;
 	st = daemon_status_line(d);
-	if (d->state == DAEMON_STARTING) {
-		d->state = DAEMON_RUNNING;
-		notify_ready(st);
-		log_notice(LOG_MID_READY, LOG_FIELDS({ "status", st }), "ready");
-	} else {
-		notify_status(st);
-	}
+	notify_ready(st);
+	log_notice(LOG_MID_READY, LOG_FIELDS({ "status", st }), "ready");
 	x_free(st);
+	return true;
 }
 
 static void on_pg_lost(struct pgconn *pc, int err, const char *reason, bool was_up,
@@ -370,6 +380,10 @@ int daemon_main(const char *config_path)
 	po.backoff_max_ms = (uint64_t)config_int(d->cfg, CONFIG_DB_RECONNECT_MAX_BACKOFF);
 	if ((r = pgconn_new(&d->loop, &po, &pcbs, d, &d->pg)) < 0 || (r = pgconn_start(d->pg)) < 0) {
 		log_err(NULL, LOG_FIELDS({ "error", err_str(r) }), "cannot start the database connection");
+		goto out_loop;
+	}
+	if ((r = watch_daemon_start(d)) < 0) {
+		log_err(NULL, LOG_FIELDS({ "error", err_str(r) }), "cannot start the change-queue listener");
 		goto out_loop;
 	}
 	st = daemon_status_line(d);

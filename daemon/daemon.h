@@ -26,6 +26,9 @@
 #include "daemon/notify.h"
 #include "store/pgconn.h"
 
+struct buf;
+struct watch_glue;
+
 enum daemon_state {
 	DAEMON_STARTING,
 	DAEMON_RUNNING,
@@ -50,6 +53,8 @@ struct daemon {
 	char *reload_error;            /* last failed reload, for STATUS; NULL if none */
 	bool restart_pending[CONFIG_KEY_MAX]; /* file differs from the running value */
 	unsigned in_flight;            /* units of work the drain waits for */
+	struct watch_glue *queue;      /* change-queue watcher (daemon/watch.c) */
+	bool listening;                /* LISTEN is up on the watcher's connection */
 	int exit_code;
 };
 
@@ -60,6 +65,9 @@ const char *daemon_state_name(enum daemon_state s);
 int daemon_main(const char *config_path);
 
 int daemon_work_begin(struct daemon *d) S3G_WUR;
+/* READY=1 once config, database and LISTEN are up (STARTING only); true
+ * when it was sent now. */
+bool daemon_maybe_ready(struct daemon *d);
 void daemon_work_end(struct daemon *d);
 
 /* The one-line STATUS= summary (caller frees), and send it. */
@@ -83,3 +91,10 @@ void reload_register_secrets(const struct config *cfg, const struct config *extr
 /* One log line: msg plus every key that differs from its default
  * (sensitive ones as "<redacted>"). */
 void reload_log_config(const struct config *cfg, const char *msgid, const char *msg);
+
+/* daemon/watch.c: the change-queue watcher and its (placeholder) consumer. */
+int watch_daemon_start(struct daemon *d) S3G_WUR;
+void watch_daemon_apply(struct daemon *d);   /* reload */
+void watch_daemon_stop(struct daemon *d);    /* drain: stop claiming */
+void watch_daemon_close(struct daemon *d);   /* finish: release, close */
+void watch_daemon_status(const struct daemon *d, struct buf *b);
