@@ -6,8 +6,10 @@
  *  - Speaks the REST-XML wire format of shared/aws/models/s3control-access-grants.json
  *    (the twelve operations of WIRE.md section a, plus DeleteAccessGrantsInstance).
  *  - Verifies every API request's SigV4 signature with an independent signer
- *    (@smithy/signature-v4, S3 flavour: uriEscapePath false, service "s3"), re-signing
- *    with the request's own x-amz-date and exactly its SignedHeaders list. Also checks
+ *    (@smithy/signature-v4, S3 flavour: uriEscapePath false, applyChecksum false,
+ *    service "s3"), re-signing with the request's own x-amz-date and exactly its
+ *    SignedHeaders list from the signer's canonical-request, string-to-sign and
+ *    signing-key functions (keys cached per key/day/region). Also checks
  *    clock skew, x-amz-content-sha256 against the body, the checksum header that
  *    httpChecksumRequired operations carry (Content-MD5 or x-amz-checksum-*), and
  *    x-amz-account-id (and the host's account prefix when there is one).
@@ -118,7 +120,7 @@ function addCredential(c) {
 		token: c.session_token || null,
 		account: c.account || null,
 	});
-	signers.delete(c.access_key);
+	signingKeys.clear();
 }
 
 /* ------------------------------------------------------------------ state */
@@ -303,6 +305,14 @@ function xmlEsc(s) {
 	return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
 }
 
+function isWs(c) {
+	return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+function isNameEnd(c) {
+	return isWs(c) || c === 47 /* / */ || c === 62 /* > */ || c === 61 /* = */;
+}
+
 /* Minimal, strict-enough XML parser for request bodies: elements, text, entities,
  * CDATA, comments, processing instructions. Throws on malformed input. */
 function parseXml(s) {
@@ -313,7 +323,7 @@ function parseXml(s) {
 	function fail() { throw new Error('malformed XML'); }
 	function skipMisc() {
 		for (;;) {
-			while (i < n && /\s/.test(s[i]))
+			while (i < n && isWs(s.charCodeAt(i)))
 				i++;
 			if (s.startsWith('<?', i)) {
 				const e = s.indexOf('?>', i);
@@ -330,7 +340,7 @@ function parseXml(s) {
 	}
 	function readName() {
 		const st = i;
-		while (i < n && !/[\s/>=]/.test(s[i]))
+		while (i < n && !isNameEnd(s.charCodeAt(i)))
 			i++;
 		if (i === st) fail();
 		const raw = s.slice(st, i);
@@ -342,7 +352,7 @@ function parseXml(s) {
 		i++;
 		const { raw, name } = readName();
 		for (;;) {	/* attributes */
-			while (i < n && /\s/.test(s[i]))
+			while (i < n && isWs(s.charCodeAt(i)))
 				i++;
 			if (i >= n) fail();
 			if (s[i] === '>') { i++; break; }
@@ -365,7 +375,7 @@ function parseXml(s) {
 			if (s.startsWith('</', i)) {
 				i += 2;
 				const end = readName();
-				while (i < n && /\s/.test(s[i]))
+				while (i < n && isWs(s.charCodeAt(i)))
 					i++;
 				if (end.raw !== raw || s[i] !== '>') fail();
 				i++;
@@ -584,19 +594,29 @@ function parseQuery(raw) {
 
 /* ------------------------------------------------------------------ auth */
 
-const signers = new Map();	/* access key -> SignatureV4 */
+/* One signer does all the canonicalisation (@smithy/signature-v4 in its S3 flavour:
+ * path used as sent, no payload checksum of its own); it holds no credentials. */
+const signer = new SignatureV4({
+	credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' },
+	region: DEFAULT_REGION, service: 's3', sha256: Sha256,
+	uriEscapePath: false, applyChecksum: false,
+});
 
-function signerFor(ak, c) {
-	let s = signers.get(ak);
-	if (!s) {
-		s = new SignatureV4({
-			credentials: { accessKeyId: ak, secretAccessKey: c.secret },
-			region: DEFAULT_REGION, service: 's3', sha256: Sha256,
-			uriEscapePath: false, applyChecksum: false,
-		});
-		signers.set(ak, s);
+/* Derived signing keys, "akid/yyyymmdd/region" -> Buffer; cleared when credentials
+ * change. Bounded: a flood of distinct scopes just empties it. */
+const signingKeys = new Map();
+
+async function signingKey(ak, c, region, sdate) {
+	const k = ak + '/' + sdate + '/' + region;
+	let key = signingKeys.get(k);
+	if (key === undefined) {
+		key = Buffer.from(await signer.getSigningKey({ accessKeyId: ak, secretAccessKey: c.secret },
+			region, sdate, 's3'));
+		if (signingKeys.size >= 4096)
+			signingKeys.clear();
+		signingKeys.set(k, key);
 	}
-	return s;
+	return key;
 }
 
 const AUTH_RE = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/;
@@ -606,17 +626,16 @@ function malformed(msg) {
 	return new ApiError(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; ' + msg);
 }
 
-/* The same signature computed from the signer's building blocks (canonical headers,
- * canonical request, string to sign, cached signing key). */
-async function partsSignature(signer, c, ak, request, signedSet, amzDate, scope, region, sdate, sha) {
-	const canon = signer.createCanonicalRequest(request,
-		getCanonicalHeaders(request, undefined, signedSet), sha);
+/* Re-sign the request as received: the request's own x-amz-date and scope, exactly
+ * its SignedHeaders (getCanonicalHeaders with them as the signable set), its path as
+ * sent and its x-amz-content-sha256 as the payload hash. */
+async function resign(ak, c, request, signedSet, amzDate, scope, region, sdate, sha) {
+	const canonHeaders = getCanonicalHeaders(request, undefined, signedSet);
+	const canon = signer.createCanonicalRequest(request, canonHeaders, sha);
 	const sts = await signer.createStringToSign(amzDate, scope, canon, 'AWS4-HMAC-SHA256');
-	const key = await signer.getSigningKey({ accessKeyId: ak, secretAccessKey: c.secret }, region, sdate, 's3');
-	const hm = new Sha256(key);
-	hm.update(Buffer.from(sts));
-	const sig = Buffer.from(await hm.digest()).toString('hex');
-	return { canon, sts, sig };
+	const key = await signingKey(ak, c, region, sdate);
+	const sig = crypto.createHmac('sha256', key).update(sts).digest('hex');
+	return { canon, sts, sig, signedHeaders: signer.getCanonicalHeaderList(canonHeaders) };
 }
 
 /* Returns null when the request is authentic, else an ApiError. */
@@ -704,27 +723,13 @@ async function verify(ctx) {
 		method: ctx.req.method, protocol: ctx.tls ? 'https:' : 'http:',
 		hostname: '', path: ctx.rawPath, query: ctx.query, headers, body: ctx.body,
 	};
-	const signer = signerFor(ak, c);
 	const scope = `${sdate}/${region}/s3/aws4_request`;
-	let ok;
-	if (signedSet.has('date')) {
-		/* signRequest() drops a "date" header (it generates its own); recompute
-		 * from the signer's parts instead. */
-		ok = (await partsSignature(signer, c, ak, request, signedSet, amzDate, scope, region, sdate, sha)).sig === m[3];
-	} else {
-		const opts = { signingDate, signingRegion: region, signingService: 's3', signableHeaders: signedSet };
-		const signed = await signer.sign(request, opts);
-		const sm = /SignedHeaders=([^,\s]+), Signature=([0-9a-f]{64})$/.exec(signed.headers.authorization);
-		ok = sm && sm[2] === m[3] && sm[1] === m[2];
-	}
-	if (!ok) {
-		/* Slow path: tell the client what we signed, as S3 does. */
-		const p = await partsSignature(signer, c, ak, request, signedSet, amzDate, scope, region, sdate, sha);
+	const p = await resign(ak, c, request, signedSet, amzDate, scope, region, sdate, sha);
+	if (p.sig !== m[3] || p.signedHeaders !== m[2])
 		return new ApiError(403, 'SignatureDoesNotMatch',
 			'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
 			[['AWSAccessKeyId', ak], ['StringToSign', p.sts], ['SignatureProvided', m[3]],
 				['CanonicalRequest', p.canon]]);
-	}
 	ctx.region = region;
 	ctx.callerAccount = c.account;
 	return null;
@@ -1405,7 +1410,7 @@ function control(req, res, p, rawQuery) {
 					knobs = { ...startupKnobs };
 					rng = knobs.seed === null ? Math.random : mulberry32(Number(knobs.seed));
 					creds = new Map();
-					signers.clear();
+					signingKeys.clear();
 					for (const c of startupCreds)
 						addCredential(c);
 				}
