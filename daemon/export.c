@@ -45,6 +45,7 @@ struct job {
 	bool produced;
 	struct exportfile_result files;
 	int64_t retry_ms;             /* failure: next retry (0 = none) */
+	uint64_t rows;                /* grant records produced */
 	/* upload */
 	int upload_status;
 	bool lease_lost;
@@ -285,6 +286,7 @@ static void work_record(uv_work_t *w)
 		}
 	}
 	x_free(objects);
+	j->rows = j->files.obj[EXPORTFILE_GRANTS].rows;
 	exportfile_cleanup(&j->files);
 }
 
@@ -354,7 +356,7 @@ static void after_record(uv_work_t *w, int status)
 	snprintf(att, sizeof(att), "%d", j->claim.attempts);
 	if (j->upload_status == 0 && j->status == 0 && !j->lease_lost) {
 		ev.kind = EXPORT_EV_SUCCEEDED;
-		ev.rows = j->files.obj[EXPORTFILE_GRANTS].rows;
+		ev.rows = j->rows;
 		snprintf(rows, sizeof(rows), "%llu", (unsigned long long)ev.rows);
 		log_notice(NULL, LOG_FIELDS({ "day", ds }, { "attempt", att }, { "grants", rows },
 			   { "manual", j->manual ? "yes" : "no" }), "access summary exported");
