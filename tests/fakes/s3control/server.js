@@ -32,6 +32,7 @@ const https = require('https');
 const crypto = require('crypto');
 const zlib = require('zlib');
 const fs = require('fs');
+const { performance } = require('perf_hooks');
 const { SignatureV4, getCanonicalHeaders } = require('@smithy/signature-v4');
 const { Hash } = require('@smithy/hash-node');
 
@@ -1202,11 +1203,16 @@ async function handleApi(ctx) {
 	stats.by_op[ctx.op] = (stats.by_op[ctx.op] || 0) + 1;
 	const mutating = MUTATING.has(ctx.op);
 	try {
+		/* latency is the time from the request's arrival to the answer: the time
+		 * spent reading the body counts against it */
 		let delay = knobs.latency_ms;
 		if (knobs.latency_jitter_ms > 0)
 			delay += rng() * knobs.latency_jitter_ms;
-		if (delay > 0)
-			await sleep(delay);
+		if (delay > 0) {
+			delay -= performance.now() - ctx.t0;
+			if (delay >= 1)
+				await sleep(delay);
+		}
 		if (ctx.res.destroyed)
 			return;
 		const fault = pickFault(ctx.op);
@@ -1447,7 +1453,7 @@ function onRequest(req, res) {
 	const rid = (++ridCounter >>> 0).toString(16).toUpperCase().padStart(16, '0');
 	const ctx = {
 		req, res, rid, hostId: Buffer.from(rid + 's3g-fake').toString('base64'),
-		rawPath, rawQuery, tls: !!req.socket.encrypted, body: null, op: null,
+		rawPath, rawQuery, tls: !!req.socket.encrypted, body: null, op: null, t0: performance.now(),
 	};
 	const chunks = [];
 	let size = 0;
