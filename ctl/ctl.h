@@ -62,3 +62,5 @@ int ctl_cmd_integrations(struct ctl *c, const char *sub);
 int ctl_cmd_datasources(struct ctl *c, const char *sub);
 int ctl_cmd_users(struct ctl *c, const char *sub);
 int ctl_cmd_subscriptions(struct ctl *c, const char *sub);
+int ctl_cmd_export_config(struct ctl *c, const char *sub);
+int ctl_cmd_export(struct ctl *c, const char *sub);

@@ -26,6 +26,9 @@ static const char usage_text[] =
 	"  subscriptions add --user U --data-source ID --access read|write\n"
 	"  subscriptions remove --user U --data-source ID\n"
 	"  subscriptions list [--user U] [--data-source ID]\n"
+	"  export-config set -f FILE         the seed's export-config JSON (secret sealed)\n"
+	"  export-config get                 print it (secret redacted)\n"
+	"  export run | export status        request an export now / show recent exports\n"
 	"\n"
 	"options:\n"
 	"  -d, --db CONNINFO          libpq conninfo or URI (default: PG* variables, service files)\n"
@@ -318,7 +321,8 @@ int main(int argc, char **argv)
 		return CTL_OK;
 	}
 	if (strcmp(cmd, "db") && strcmp(cmd, "tenant") && strcmp(cmd, "integrations") &&
-	    strcmp(cmd, "datasources") && strcmp(cmd, "users") && strcmp(cmd, "subscriptions"))
+	    strcmp(cmd, "datasources") && strcmp(cmd, "users") && strcmp(cmd, "subscriptions") &&
+	    strcmp(cmd, "export-config") && strcmp(cmd, "export"))
 		return ctl_fail(&c, CTL_USAGE, "unknown command '%s' (see --help)", cmd);
 	code = ctl_connect(&c);
 	if (code != CTL_OK)
@@ -333,6 +337,10 @@ int main(int argc, char **argv)
 		code = ctl_cmd_datasources(&c, sub);
 	else if (strcmp(cmd, "users") == 0)
 		code = ctl_cmd_users(&c, sub);
+	else if (strcmp(cmd, "export-config") == 0)
+		code = ctl_cmd_export_config(&c, sub);
+	else if (strcmp(cmd, "export") == 0)
+		code = ctl_cmd_export(&c, sub);
 	else
 		code = ctl_cmd_subscriptions(&c, sub);
 out:
