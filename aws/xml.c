@@ -67,6 +67,10 @@ struct xml_doc {
 	char *arena;
 };
 
+/* Expat allocates through xalloc too, so running out of memory takes the
+ * daemon's one OOM path instead of surfacing as a parse error. */
+static const XML_Memory_Handling_Suite expat_mem = {x_malloc, x_realloc, x_free};
+
 static void fail(struct parse *p, int err, const char *why)
 {
 	if (!p->err) {
@@ -239,9 +243,9 @@ int xml_parse(const char *data, size_t len, const struct xml_limits *limits,
 		set_error(err, 0, 0, "a limit is zero");
 		return S3G_EINVAL;
 	}
-	p.xp = XML_ParserCreate(NULL);
+	p.xp = XML_ParserCreate_MM(NULL, &expat_mem, NULL);
 	if (!p.xp)
-		abort();             /* expat only fails on OOM */
+		abort();             /* unreachable: x_malloc does not return NULL */
 	/* Sized once for typical AWS bodies (decoded text plus names never
 	 * exceed the input; an element per ~40 bytes), grown only if needed. */
 	p.acap = len + 4096;
