@@ -78,9 +78,30 @@ def wait_keys(d, msg, keys, timeout=10):
     return d.wait_log(lambda l: want <= set(keys_of(d.lines, msg)), timeout=timeout)
 
 
+def wait_daemons(daemons, pred, timeout=30):
+    """Wait until pred() holds over the output of several daemons: re-checked
+    whenever any of them logs (condition waits, bounded slices so a line
+    from another daemon is noticed)."""
+    import time
+    deadline = time.monotonic() + timeout
+    seen = None
+    while True:
+        if pred():
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("condition not met in %.1fs" % timeout)
+        d = daemons[0]
+        with d.cv:
+            n = len(d.lines)
+            if seen == n:
+                d.cv.wait(min(left, 0.05))
+            seen = len(d.lines)
+
+
 def queue_keys(db):
     return set(psql(db, "SELECT key FROM s3grant.change_queue").split())
 
 
 __all__ = ["Daemon", "migrated_db", "conf", "add_sources", "field", "keys_of", "claimed",
-           "acked", "wait_keys", "queue_keys", "psql"]
+           "acked", "wait_keys", "wait_daemons", "queue_keys", "psql"]
