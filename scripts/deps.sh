@@ -9,11 +9,16 @@ pkgs=(
 	libuv1-dev libcurl4-openssl-dev libssl-dev libyajl-dev libpq-dev
 	libsystemd-dev libcmocka-dev libexpat1-dev libinih-dev zlib1g-dev
 	postgresql-15 postgresql-client-15 systemd python3 openssl
+	debhelper lintian dpkg-dev systemd-container debootstrap
 )
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js runs the S3 Control fake; any install that provides node and npm will do.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	$SUDO apt-get update -qq
