@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -29,7 +31,12 @@ struct http_sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
 	struct http_engine *eng;
-	struct http_sock *next, *prev;
+};
+
+/* What the engine knows about an fd number. */
+struct http_fd {
+	struct http_sock *s;          /* its poll handle, if any */
+	unsigned char conn;           /* a connection socket curl opened through us */
 };
 
 struct http_engine {
@@ -44,7 +51,9 @@ struct http_engine {
 	struct http_request *q_head, *q_tail;       /* FIFO, waiting for a slot */
 	struct http_request *active;                /* running transfers */
 	struct http_request *pend_head, *pend_tail; /* callbacks due on a later pass */
-	struct http_sock *socks;
+	struct http_fd *fdtab;        /* by fd number */
+	size_t fdcap;
+	size_t nsocks;
 	unsigned handles_open;        /* uv handles not yet closed */
 	int closing;
 	int curl_gone;                /* multi cleaned up */
@@ -228,15 +237,17 @@ static void sock_closed(uv_handle_t *h)
 		maybe_finish_close(eng);
 }
 
-static void sock_drop(struct http_engine *eng, struct http_sock *s)
+/* Close the poll handle of fd (if any). libuv drops the fd from epoll inside
+ * uv_close, so the caller may close(fd) right after. */
+static void sock_drop(struct http_engine *eng, curl_socket_t fd)
 {
+	struct http_sock *s;
+
+	if (fd < 0 || (size_t)fd >= eng->fdcap || !(s = eng->fdtab[fd].s))
+		return;
+	eng->fdtab[fd].s = NULL;
+	eng->nsocks--;
 	uv_poll_stop(&s->poll);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		eng->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
 	uv_close((uv_handle_t *)&s->poll, sock_closed);
 }
 
@@ -260,18 +271,42 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	check_done(eng);
 }
 
+static void fdtab_grow(struct http_engine *eng, curl_socket_t fd)
+{
+	size_t cap = eng->fdcap ? eng->fdcap : 64;
+
+	if ((size_t)fd < eng->fdcap)
+		return;
+	while (cap <= (size_t)fd)
+		cap *= 2;
+	eng->fdtab = x_realloc(eng->fdtab, cap * sizeof(*eng->fdtab));
+	memset(eng->fdtab + eng->fdcap, 0, (cap - eng->fdcap) * sizeof(*eng->fdtab));
+	eng->fdcap = cap;
+}
+
+/* curl's socket callback. A connection going idle in the cache gets
+ * CURL_POLL_REMOVE without being closed: for connection sockets (opened and
+ * closed through our callbacks) we only stop polling then and keep the
+ * handle for the next transfer on that connection (no epoll churn, no
+ * allocation); it is closed in on_closesocket, before the fd. Any other
+ * socket (e.g. the threaded resolver's socketpair, which curl closes
+ * directly) loses its handle at once. */
 static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct http_engine *eng = userp;
 	struct http_sock *s = socketp;
 	int events = 0;
 
+	if (fd < 0)
+		return 0;
+	fdtab_grow(eng, fd);
+	if (!s)
+		s = eng->fdtab[fd].s;
 	if (what == CURL_POLL_REMOVE) {
-		/* curl is about to close fd: stop polling first. */
-		if (s) {
-			curl_multi_assign(eng->multi, fd, NULL);
-			sock_drop(eng, s);
-		}
+		if (s && eng->fdtab[fd].conn)
+			uv_poll_stop(&s->poll);
+		else
+			sock_drop(eng, fd);
 		return 0;
 	}
 	if (!s) {
@@ -283,19 +318,41 @@ static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userp, void *
 		s->fd = fd;
 		s->eng = eng;
 		s->poll.data = s;
-		s->next = eng->socks;
-		if (eng->socks)
-			eng->socks->prev = s;
-		eng->socks = s;
+		eng->fdtab[fd].s = s;
+		eng->nsocks++;
 		eng->handles_open++;
-		curl_multi_assign(eng->multi, fd, s);
 	}
+	if (!socketp)
+		curl_multi_assign(eng->multi, fd, s);
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
 	uv_poll_start(&s->poll, events, on_poll);
 	return 0;
+}
+
+static curl_socket_t on_opensocket(void *user, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct http_engine *eng = user;
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+
+	if (fd >= 0) {
+		fdtab_grow(eng, fd);
+		eng->fdtab[fd].conn = 1;
+	}
+	return fd;
+}
+
+/* curl closes a connection socket: stop and close its poll handle first. */
+static int on_closesocket(void *user, curl_socket_t fd)
+{
+	struct http_engine *eng = user;
+
+	sock_drop(eng, fd);
+	if (fd >= 0 && (size_t)fd < eng->fdcap)
+		eng->fdtab[fd].conn = 0;
+	return close(fd);
 }
 
 static void on_timer(uv_timer_t *h)
@@ -354,6 +411,10 @@ static struct http_easy *easy_get(struct http_engine *eng)
 	curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
 	curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+	curl_easy_setopt(e->curl, CURLOPT_OPENSOCKETDATA, eng);
+	curl_easy_setopt(e->curl, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+	curl_easy_setopt(e->curl, CURLOPT_CLOSESOCKETDATA, eng);
 	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)eng->opts.connect_timeout_ms);
 	return e;
 }
@@ -678,8 +739,10 @@ static void maybe_finish_close(struct http_engine *eng)
 		/* May call on_socket(REMOVE) for open connections. */
 		curl_multi_cleanup(eng->multi);
 		eng->multi = NULL;
-		while (eng->socks)
-			sock_drop(eng, eng->socks);
+		for (size_t fd = 0; fd < eng->fdcap; fd++)
+			sock_drop(eng, (curl_socket_t)fd);
+		X_FREE(eng->fdtab);
+		eng->fdcap = 0;
 		while ((e = eng->free_easies)) {
 			eng->free_easies = e->next_free;
 			easy_destroy(e);
