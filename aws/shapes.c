@@ -317,8 +317,15 @@ static int parse_list(const struct list_kind *k, const char *item_name, const ch
 	for (const struct xml_node *c = first; c; c = xml_next_same(c)) {
 		r = k->from(c, items + done * k->item_size, err);
 		done++;
-		if (r < 0)
+		if (r < 0) {
+			if (err) {
+				char why[sizeof(err->reason)];
+
+				memcpy(why, err->reason, sizeof(why));
+				reason(err, "%s #%zu: %s", item_name, done, why);
+			}
 			goto out;
+		}
 	}
 	{
 		const struct xml_node *t = xml_child(root, "NextToken");

@@ -162,7 +162,7 @@ static void test_grant_list(void **state)
 	assert_int_equal(l.n, 0);
 	shapes_grant_list_clear(&l);
 	assert_int_equal(shapes_parse_grant_list(bad, strlen(bad), &l, &e), S3G_EPARSE);
-	assert_non_null(strstr(e.reason, "AccessGrantId"));
+	assert_string_equal(e.reason, "AccessGrant #2: AccessGrantId missing");
 	assert_null(l.items);
 }
 
