@@ -21,7 +21,7 @@
 
 const http = require('http');
 const crypto = require('crypto');
-const zlib = require('zlib');
+const { crc32 } = require('./crc32');
 const { SignatureV4 } = require('@smithy/signature-v4');
 const { Hash } = require('@smithy/hash-node');
 
@@ -52,7 +52,7 @@ const signer = new SignatureV4({
 
 async function sign(method, path, query, body) {
 	const crc = Buffer.alloc(4);
-	crc.writeUInt32BE(zlib.crc32(body || '') >>> 0, 0);
+	crc.writeUInt32BE(crc32(body || ''), 0);
 	const req = {
 		method, protocol: 'http:', hostname: o.host, port: o.port, path, query: query || {},
 		headers: {
@@ -156,6 +156,7 @@ async function main() {
 		seconds: Math.round(secs * 100) / 100, rps: Math.round(count / secs), statuses,
 		p50_ms: pct(0.5), p99_ms: pct(0.99), max_inflight: fstats.max_inflight,
 		server_cpu_us_per_req: Math.round((fstats.cpu_user_us + fstats.cpu_system_us) / fstats.requests * 10) / 10,
+		server_cpu_user_us_per_req: Math.round(fstats.cpu_user_us / fstats.requests * 10) / 10,
 		server_cpu_share: Math.round((fstats.cpu_user_us + fstats.cpu_system_us) / fstats.wall_us * 100) / 100,
 		one_core_capacity_rps: Math.round(1e6 * fstats.requests / (fstats.cpu_user_us + fstats.cpu_system_us)),
 	}) + '\n');

@@ -30,7 +30,7 @@
 const http = require('http');
 const https = require('https');
 const crypto = require('crypto');
-const zlib = require('zlib');
+const { crc32 } = require('./crc32');
 const fs = require('fs');
 const { performance } = require('perf_hooks');
 const { SignatureV4, getCanonicalHeaders } = require('@smithy/signature-v4');
@@ -766,7 +766,7 @@ function checkAccountAndChecksum(ctx) {
 	const algos = [
 		['x-amz-checksum-crc32', 'CRC32', () => {
 			const b = Buffer.alloc(4);
-			b.writeUInt32BE(zlib.crc32(body) >>> 0, 0);
+			b.writeUInt32BE(crc32(body), 0);
 			return b.toString('base64');
 		}],
 		['x-amz-checksum-sha256', 'SHA256', () => crypto.createHash('sha256').update(body).digest('base64')],
