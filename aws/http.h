@@ -3,7 +3,12 @@
  * One struct http_engine per loop: it drives a curl multi handle from
  * exactly one uv_poll_t per socket and one uv_timer_t, keeps a bounded cache
  * of keep-alive connections, runs at most max_in_flight transfers and queues
- * the rest FIFO inside the engine.
+ * the rest FIFO inside the engine. A connection's poll handle is stopped
+ * while the connection idles in the cache and closed (epoll entry removed)
+ * before curl closes the socket (curl's open/close socket callbacks). Easy
+ * handles and their buffers are reused from a free list. curl's own SigV4
+ * is not used; callers send signed headers. Single-threaded: call
+ * everything from the loop thread.
  *
  * TLS peer and host verification is always on. The CA bundle is ca_file, or
  * $AWS_CA_BUNDLE when ca_file is NULL, or the system default.
@@ -18,7 +23,8 @@
  *     inside http_start()/http_cancel()/http_engine_close() (early errors and
  *     cancellations are delivered on a later loop pass);
  *   - after the callback returns the engine no longer touches the request:
- *     the callback may free it, restart it (http_start) or start others.
+ *     the callback may free it, restart it (http_start), start or cancel
+ *     others, or http_engine_close() the engine (but not free it).
  *     The response (body, headers) is valid only during the callback; keep
  *     the body with buf_steal(resp->body).
  *

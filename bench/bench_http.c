@@ -7,6 +7,15 @@
  * request. The server runs in the child, so its CPU is not counted.
  *
  * Usage: bench_http [N=20000] [K=64]
+ *
+ * Measured (RelWithDebInfo, 2-core VM shared with parallel builds, load
+ * average ~9, plain HTTP on loopback, libcurl 7.88.1, libuv 1.44.2):
+ *   bench_http 20000 64 → 10,800–15,000 req/s, 24.5–26.0 us CPU/request,
+ *   64 connections for 20,000 requests. Most of the CPU is inside libcurl
+ *   (URL parsing, header formatting, its liveness poll() per reuse); the
+ *   engine's own share is small. Before keeping poll handles across idle
+ *   periods it was ~31 us/request (about 7 epoll_ctl calls per request,
+ *   now under 1).
  */
 #include <signal.h>
 #include <stdio.h>

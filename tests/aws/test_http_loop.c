@@ -316,6 +316,12 @@ static void test_methods_headers_async(void **state)
 	ctx_close(&c);
 }
 
+static void count_polls(uv_handle_t *h, void *arg)
+{
+	if (h->type == UV_POLL && !uv_is_closing(h))
+		(*(int *)arg)++;
+}
+
 static void test_cap_and_reuse(void **state)
 {
 	enum { N = 40, CAP = 4 };
@@ -354,6 +360,11 @@ static void test_cap_and_reuse(void **state)
 	assert_int_equal(st.in_flight, 0);
 	assert_int_equal(st.queued, 0);
 	assert_int_equal(st.failed, 0);
+	/* one uv_poll_t per socket: idle connections keep theirs, no more */
+	int polls = 0;
+	uv_walk(&c.loop, count_polls, &polls);
+	assert_true(polls >= 1);
+	assert_true(polls <= (int)st.connections);
 	ctx_close(&c);
 	free(t);
 }
