@@ -235,7 +235,7 @@ function newGrant(inst, loc, f) {
 		locationId: loc.id, subPrefix: f.subPrefix || '',
 		granteeType: f.granteeType, granteeId: f.granteeId, permission: f.permission,
 		applicationArn: f.applicationArn || null, prefixType: f.prefixType || null,
-		tags: f.tags || [], deleted: false,
+		tags: f.tags || [], deleted: false, xml: null,
 	};
 	g.scope = grantScope(loc, g.subPrefix, g.prefixType);
 	g.key = grantKey(loc.id, g.subPrefix, g.granteeType, g.granteeId, g.permission,
@@ -302,8 +302,13 @@ function xmlDecode(s) {
 	});
 }
 
+const XML_SPECIAL = /[&<>"']/;
+
 function xmlEsc(s) {
-	return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
+	s = String(s);
+	if (!XML_SPECIAL.test(s))
+		return s;
+	return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
 }
 
 function isWs(c) {
@@ -527,8 +532,11 @@ function locationXml(loc) {
 		el('IAMRoleArn', loc.role);
 }
 
+/* Grants never change once made: their XML is rendered once and kept. */
 function grantXml(g) {
-	return el('CreatedAt', iso(g.createdAt)) +
+	if (g.xml)
+		return g.xml;
+	g.xml = el('CreatedAt', iso(g.createdAt)) +
 		el('AccessGrantId', g.id) +
 		el('AccessGrantArn', g.arn) +
 		'<Grantee>' + el('GranteeType', g.granteeType) + el('GranteeIdentifier', g.granteeId) + '</Grantee>' +
@@ -538,6 +546,7 @@ function grantXml(g) {
 		'</S3SubPrefix></AccessGrantsLocationConfiguration>' +
 		el('GrantScope', g.scope) +
 		el('ApplicationArn', g.applicationArn);
+	return g.xml;
 }
 
 /* ------------------------------------------------------------------ routing */
