@@ -792,9 +792,9 @@ static void test_build_more(void **state)
 static void test_page_speed(void **state)
 {
 	struct buf b;
-	struct timespec t0, t1;
+	struct timespec t0, t1, c0, c1;
 	int rounds = 50;
-	double us;
+	double us, cpu_us;
 
 	buf_init(&b, 0);
 	assert_int_equal(buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAccessGrantsResult" NS_DECL ">"
@@ -812,6 +812,7 @@ static void test_page_speed(void **state)
 	assert_int_equal(buf_puts(&b, "</AccessGrantsList></ListAccessGrantsResult>"), 0);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	for (int k = 0; k < rounds; k++) {
 		struct shapes_grant_list l = {0};
 
@@ -820,10 +821,12 @@ static void test_page_speed(void **state)
 		assert_string_equal(l.items[999].grant_scope, "s3://amzn-s3-demo-bucket/team-999/*");
 		shapes_grant_list_clear(&l);
 	}
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / rounds;
-	printf("# ListAccessGrants page: 1000 grants, %zu bytes, %.0f us/page (%.1f ms per 100,000-grant resync)\n",
-	       b.len, us, us * 100 / 1000);
+	cpu_us = ((double)(c1.tv_sec - c0.tv_sec) * 1e6 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e3) / rounds;
+	printf("# ListAccessGrants page: 1000 grants, %zu bytes: %.0f us CPU, %.0f us wall per page "
+	       "(%.0f ms CPU per 100,000-grant resync)\n", b.len, cpu_us, us, cpu_us * 100 / 1000);
 	/* generous: catches an accidental quadratic, not a slow machine or a sanitizer build */
 	assert_true(us < 200000);
 	buf_free(&b);
