@@ -20,6 +20,7 @@ The first start runs `npm ci` when node_modules is missing (serialised with a lo
 so parallel tests do not race). Nothing here sleeps to synchronise: start-up waits on
 the server's stdout line with a deadline.
 """
+import atexit
 import fcntl
 import hashlib
 import json
@@ -72,6 +73,16 @@ class FakeError(RuntimeError):
     pass
 
 
+_RUNNING = set()
+
+
+@atexit.register
+def _stop_all():
+    """A test that forgot stop() (or died in setUpClass) leaves no fake behind."""
+    for fake in list(_RUNNING):
+        fake.stop()
+
+
 class S3ControlFake:
     """A running tests/fakes/s3control/server.js on 127.0.0.1, port chosen by the kernel."""
 
@@ -91,6 +102,7 @@ class S3ControlFake:
         self.tmpdir = None
         self.stderr_path = None
         self._drain = None
+        self.scheme = "https" if tls_cert else "http"
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -115,6 +127,14 @@ class S3ControlFake:
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=err,
                                          stdin=subprocess.DEVNULL, cwd=FAKE_DIR)
+        _RUNNING.add(self)
+        try:
+            return self._started()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _started(self):
         line = self._read_line(self.start_timeout)
         info = json.loads(line)
         port_file = os.path.join(self.tmpdir, "port")
@@ -169,6 +189,7 @@ class S3ControlFake:
             if self.proc.stdout:
                 self.proc.stdout.close()
             self.proc = None
+        _RUNNING.discard(self)
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
