@@ -120,7 +120,9 @@ static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **
 		fail(p, S3G_EPARSE, "second root element");   /* expat rejects this too */
 		return;
 	}
-	local = local ? local + 1 : name;
+	/* "p:Name" -> "Name"; a name ending in ':' (":" and "a:" are well-formed
+	 * without namespace processing) keeps its full spelling, never "". */
+	local = local && local[1] ? local + 1 : name;
 	if (p->nraw == p->raw_cap) {
 		p->raw_cap = p->raw_cap ? p->raw_cap * 2 : 256;
 		p->slots = x_realloc(p->slots, p->raw_cap * sizeof(*p->slots));

@@ -83,6 +83,12 @@ static void test_namespaces(void **state)
 	assert_string_equal(xml_path_text(root, "Key"), "k");
 	assert_string_equal(xml_path_text(root, "Deep"), "z");
 	xml_free(d);
+
+	/* names that end in ':' keep their spelling (fuzz finding: "<:/>" gave "") */
+	d = parse_ok("<:><a:>x</a:></:>");
+	assert_string_equal(xml_root(d)->name, ":");
+	assert_string_equal(xml_path_text(xml_root(d), "a:"), "x");
+	xml_free(d);
 }
 
 static void test_text(void **state)
