@@ -78,8 +78,8 @@ static int sc_reserve(struct scratch *sc, size_t n)
 	if (n > SIGV4_CREQ_MAX || sc->len > SIGV4_CREQ_MAX - n)
 		return S3G_ETOOBIG;
 	need = sc->len + n;
-	if (need <= sc->cap)
-		return 0;
+	if (sc->p && need <= sc->cap)
+		return 0;       /* allocated even for n == 0: p + len must be a valid pointer */
 	cap = sc->cap ? sc->cap : 2048;
 	while (cap < need)
 		cap *= 2;
@@ -283,7 +283,7 @@ static int put_uri(struct scratch *sc, const char *p, size_t n, bool s3_path)
 
 static inline int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 {
-	int r = memcmp(a, b, an < bn ? an : bn);
+	int r = an && bn ? memcmp(a, b, an < bn ? an : bn) : 0;
 
 	if (r)
 		return r;
