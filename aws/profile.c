@@ -286,13 +286,15 @@ int profile_parse(struct profile_set *set, enum profile_file kind, const char *t
 		goto out;
 	}
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
+		size_t rest = (size_t)(end - p);
+		const char *nl = memchr(p, '\n', rest);
+		size_t n = nl ? (size_t)(nl - p) : rest;
 
 		line++;
-		if (le > p && le[-1] == '\r')
-			le--;
-		if (memchr(p, '\0', (size_t)(le - p))) {
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		const char *le = p + n;
+		if (memchr(p, '\0', n)) {
 			reason = "NUL byte";
 			r = S3G_EPARSE;
 			goto out;
