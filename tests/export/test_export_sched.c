@@ -94,7 +94,7 @@ static struct h *h_new(const char *tz, bool listen, int ndaemons)
 	h->sink.loop = &h->loop;
 	h->sink.dir = h->sink_dir;
 	for (int i = 0; i < ndaemons; i++) {
-		char who[16];
+		char who[32];
 		struct export_opts o = {
 			.conninfo = h->ci, .state_dir = h->state, .default_time_of_day = -1,
 			.default_time_zone = tz, .now_ms = fake_now, .clock_ud = h,
