@@ -78,6 +78,8 @@ enum config_type {
 	X(RECONCILE_QUEUE_BATCH, "reconcile", "queue_batch", CONFIG_INT, "100", 1, 10000, CONFIG_RELOAD, NULL, "changes claimed at a time") \
 	X(EXPORT_TIME_OF_DAY, "export", "time_of_day", CONFIG_TIME, "03:00", 0, 0, CONFIG_RELOAD, NULL, "local time of the daily export") \
 	X(EXPORT_TIMEZONE, "export", "timezone", CONFIG_TIMEZONE, "", 0, 0, CONFIG_RELOAD, NULL, "IANA zone of time_of_day; empty = system local time") \
+	X(EXPORT_SINK_DIR, "export", "sink_dir", CONFIG_PATH, "", 0, 0, 0, NULL, "write exports to this local directory instead of S3 (demo, tests)") \
+	X(EXPORT_STATE_DIR, "export", "state_dir", CONFIG_PATH, "", 0, 0, 0, NULL, "where export files are produced; empty = $STATE_DIRECTORY or /var/lib/s3grantd") \
 	X(SECRETS_KEY_FILE, "secrets", "key_file", CONFIG_PATH, "", 0, 0, 0, NULL, "AES-256 key for secrets at rest; empty = $CREDENTIALS_DIRECTORY/secrets-key")
 
 enum config_key {

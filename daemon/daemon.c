@@ -58,6 +58,10 @@ char *daemon_status_line(const struct daemon *d)
 			bprintf(&b, "connected to database (%s); %s", d->db_server,
 					 d->in_flight ? "working" : "idle");
 			watch_daemon_status(d, &b);
+			if (d->exporter) {
+				(void)!buf_puts(&b, "; ");
+				export_daemon_status(d, &b);
+			}
 		} else if (d->db_reason) {
 			bprintf(&b, "waiting for database: %s", d->db_reason);
 		} else {
@@ -139,6 +143,7 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 	d->state = DAEMON_STOPPING;
 	uv_timer_stop(&d->status_timer);
 	watch_daemon_stop(d);
+	export_daemon_stop(d);
 	st = daemon_status_line(d);
 	notify_stopping(st);
 	x_free(st);
@@ -177,6 +182,7 @@ static void finish(struct daemon *d)
 	close_handle((uv_handle_t *)&d->drain_timer);
 	(void)notify_watchdog_close(&d->wd, NULL);
 	watch_daemon_close(d);
+	export_daemon_close(d);
 	if (d->pg) {
 		pgconn_close(d->pg, on_pg_closed, d);
 		d->pg = NULL;
@@ -384,6 +390,10 @@ int daemon_main(const char *config_path)
 	}
 	if ((r = watch_daemon_start(d)) < 0) {
 		log_err(NULL, LOG_FIELDS({ "error", err_str(r) }), "cannot start the change-queue listener");
+		goto out_loop;
+	}
+	if ((r = export_daemon_start(d)) < 0) {
+		log_err(NULL, LOG_FIELDS({ "error", err_str(r) }), "cannot start the access summary export");
 		goto out_loop;
 	}
 	st = daemon_status_line(d);

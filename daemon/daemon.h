@@ -28,6 +28,7 @@
 
 struct buf;
 struct watch_glue;
+struct export_glue;
 
 enum daemon_state {
 	DAEMON_STARTING,
@@ -55,6 +56,7 @@ struct daemon {
 	unsigned in_flight;            /* units of work the drain waits for */
 	struct watch_glue *queue;      /* change-queue watcher (daemon/watch.c) */
 	bool listening;                /* LISTEN is up on the watcher's connection */
+	struct export_glue *exporter;  /* nightly export (daemon/exportd.c) */
 	int exit_code;
 };
 
@@ -98,3 +100,9 @@ void watch_daemon_apply(struct daemon *d);   /* reload */
 void watch_daemon_stop(struct daemon *d);    /* drain: stop claiming */
 void watch_daemon_close(struct daemon *d);   /* finish: release, close */
 void watch_daemon_status(const struct daemon *d, struct buf *b);
+
+/* daemon/exportd.c: the nightly export (one unit of work until closed). */
+int export_daemon_start(struct daemon *d) S3G_WUR;
+void export_daemon_stop(struct daemon *d);   /* drain: finish the job in flight, close */
+void export_daemon_close(struct daemon *d);  /* finish: close without holding the drain */
+void export_daemon_status(const struct daemon *d, struct buf *b);

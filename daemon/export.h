@@ -63,6 +63,8 @@ struct export_dirsink {
 	unsigned objects;             /* objects written so far */
 	unsigned fail_next;           /* test knob: fail this many uploads */
 };
+/* Upload to S3 with the export config (daemon/export_s3.c). */
+int export_s3_upload(void *ud, const struct export_upload_req *req, export_upload_done_cb done, void *done_ud);
 int export_dirsink_upload(void *ud, const struct export_upload_req *req, export_upload_done_cb done,
 			  void *done_ud);
 

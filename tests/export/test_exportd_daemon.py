@@ -1,0 +1,102 @@
+"""The real s3grantd runs the export: `s3grantctl export run` wakes it (NOTIFY),
+it produces the day's objects and hands them to the directory sink, manifest
+last; SIGTERM afterwards still exits 0. The same daemon without a sink and with
+an unreachable S3 records a failed export and keeps running.
+
+S3G_NEEDS: pg
+S3G_TIMEOUT: 120
+"""
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from daemon_harness import BUILD, Daemon  # noqa: E402
+from pgtmp import fresh_db, psql  # noqa: E402
+
+CTL = os.path.join(BUILD, "ctl", "s3grantctl")
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+class ExportDaemon(unittest.TestCase):
+    def setUp(self):
+        self.db = fresh_db("exd")
+        self.tmp = tempfile.mkdtemp(prefix="s3g-exd-")
+        self.key = os.path.join(self.tmp, "secrets-key")
+        with open(self.key, "w") as f:
+            f.write("33" * 32 + "\n")
+        self.env = dict(os.environ, S3GRANT_SECRETS_KEY_FILE=self.key)
+        self.ctl(["db", "migrate"])
+        psql(self.db,
+             "INSERT INTO s3grant.integrations (name, aws_account_id, aws_region, location_role_arn,"
+             " location_path) VALUES ('one', '123456789012', 'us-east-1',"
+             " 'arn:aws:iam::123456789012:role/loc', 's3://');"
+             "INSERT INTO s3grant.users (username) VALUES ('alice'), ('bob');")
+        doc = {"bucket": "summary-bucket", "region": "us-east-1", "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+               "secretAccessKey": SECRET, "path": "exports"}
+        self.ctl(["export-config", "set", "-f", "-"], json.dumps(doc))
+
+    def ctl(self, args, stdin=None):
+        r = subprocess.run([CTL, "--db", self.db] + args, input=stdin, capture_output=True, text=True,
+                           env=self.env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def conf(self, sink):
+        state = os.path.join(self.tmp, "state")
+        os.makedirs(state, exist_ok=True)
+        return ("[database]\nconninfo = %s\n[daemon]\nlog_level = debug\nshutdown_timeout = 10s\n"
+                "[reconcile]\nqueue_poll_interval = 1h\n"
+                "[export]\ntime_of_day = 03:00\nstate_dir = %s\n%s"
+                "[secrets]\nkey_file = %s\n"
+                % (self.db, state, ("sink_dir = %s\n" % sink) if sink else "", self.key))
+
+    def test_export_run_lands_in_sink(self):
+        sink = os.path.join(self.tmp, "sink")
+        os.makedirs(sink)
+        d = Daemon(self.conf(sink), env=self.env)
+        self.addCleanup(d.stop)
+        d.start()
+        d.wait_notify("READY=1", timeout=20)
+        # Today's slot may already have passed (then a catch-up export runs at
+        # start); `export run` asks for one more now. Once the manual one is
+        # done nothing else is due today.
+        self.ctl(["export", "run"])
+        d.wait_log(lambda l: 'msg="access summary exported"' in l and "manual=true" in l, timeout=60)
+        days = os.listdir(os.path.join(sink, "summary-bucket", "exports", "access-summary"))
+        self.assertEqual(len(days), 1, days)
+        base = os.path.join(sink, "summary-bucket", "exports", "access-summary", days[0])
+        manifest = json.load(open(os.path.join(base, "manifest.json")))
+        self.assertEqual(manifest["schemaVersion"], 1)
+        users = [json.loads(line) for line in gzip.open(os.path.join(base, "users.ndjson.gz"), "rt")]
+        self.assertEqual(sorted(u["username"] for u in users), ["alice", "bob"])
+        for root, _, files in os.walk(base):
+            for f in files:
+                data = open(os.path.join(root, f), "rb").read()
+                if f.endswith(".gz"):
+                    data = gzip.decompress(data)
+                self.assertNotIn(SECRET.encode(), data)
+        self.assertNotIn(SECRET, d.stderr)
+        d.signal(15)
+        self.assertEqual(d.wait_exit(timeout=15), 0)
+
+    def test_s3_unavailable_is_recorded_and_retried(self):
+        d = Daemon(self.conf(None), env=self.env)
+        self.addCleanup(d.stop)
+        d.start()
+        d.wait_notify("READY=1", timeout=20)
+        self.ctl(["export", "run"])
+        line = d.wait_log('msg="access summary export failed"', timeout=60)
+        self.assertIn("retry_at=", line)
+        status = psql(self.db, "SELECT status FROM s3grant.exports ORDER BY id DESC LIMIT 1").strip()
+        self.assertEqual(status, "failed")
+        d.signal(15)
+        self.assertEqual(d.wait_exit(timeout=15), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
