@@ -1,0 +1,1119 @@
+#include "store/recon.h"
+
+#include <endian.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/xalloc.h"
+
+static const char *const istatus_names[RECON_ISTATUS_MAX_] = {
+	[RECON_CREATING] = "creating",
+	[RECON_ENABLED] = "enabled",
+	[RECON_EDITING] = "editing",
+	[RECON_DELETING] = "deleting",
+	[RECON_DELETED] = "deleted",
+	[RECON_DISABLED] = "disabled",
+	[RECON_CREATE_ERROR] = "createError",
+	[RECON_EDIT_ERROR] = "editError",
+	[RECON_DELETE_ERROR] = "deleteError",
+	[RECON_RECURRING_VALIDATION_ERROR] = "recurringValidationError",
+};
+
+static const char *const auth_names[RECON_AUTH_MAX_] = {
+	[RECON_AUTH_AUTO] = "auto",
+	[RECON_AUTH_ACCESS_KEY] = "accessKey",
+};
+
+static const char *const op_names[RECON_OP_MAX_] = {
+	[RECON_OP_CREATE] = "create",
+	[RECON_OP_DELETE] = "delete",
+	[RECON_OP_ADOPT] = "adopt",
+	[RECON_OP_REPAIR_CREATE] = "repair-create",
+	[RECON_OP_REPAIR_DELETE] = "repair-delete",
+};
+
+static const char *const sub_state_names[RECON_SUB_STATE_MAX_] = {
+	[RECON_SUB_PENDING] = "pending",
+	[RECON_SUB_ACTIVE] = "active",
+	[RECON_SUB_REJECTED] = "rejected",
+	[RECON_SUB_ERROR] = "error",
+	[RECON_SUB_QUOTA] = "quota",
+};
+
+const char *recon_istatus_name(enum recon_istatus s)
+{
+	return (unsigned)s < RECON_ISTATUS_MAX_ ? istatus_names[s] : "?";
+}
+
+int recon_istatus_parse(const char *s, enum recon_istatus *ret)
+{
+	for (int i = 0; s && i < RECON_ISTATUS_MAX_; i++)
+		if (strcmp(s, istatus_names[i]) == 0) {
+			*ret = (enum recon_istatus)i;
+			return 0;
+		}
+	return S3G_EINVAL;
+}
+
+const char *recon_auth_name(enum recon_auth a)
+{
+	return (unsigned)a < RECON_AUTH_MAX_ ? auth_names[a] : "?";
+}
+
+const char *recon_op_name(enum recon_op op)
+{
+	return (unsigned)op < RECON_OP_MAX_ ? op_names[op] : "?";
+}
+
+const char *recon_sub_state_name(enum recon_sub_state s)
+{
+	return (unsigned)s < RECON_SUB_STATE_MAX_ ? sub_state_names[s] : "?";
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int fail_res(PGconn *conn, PGresult *res, struct pgerr *err)
+{
+	struct pgerr local;
+	int r;
+
+	if (!err)
+		err = &local;
+	pgerr_from_result(err, conn, res);
+	r = pgerr_status(err);
+	PQclear(res);
+	return r;
+}
+
+/* Run a statement; text parameters, result format fmt (0 text, 1 binary). */
+static int run(PGconn *conn, const char *sql, int n, const char *const *params, int fmt, PGresult **ret_res,
+	       struct pgerr *err)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, fmt);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+		return fail_res(conn, res, err);
+	if (ret_res)
+		*ret_res = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+/* A multi-statement script without parameters (simple protocol). */
+static int script(PGconn *conn, const char *sql, struct pgerr *err)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+		return fail_res(conn, res, err);
+	PQclear(res);
+	return 0;
+}
+
+static void rollback(PGconn *conn)
+{
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+static int bad_row(struct pgerr *err, const char *what, int row)
+{
+	if (err)
+		pgerr_set(err, "unexpected %s in result row %d", what, row);
+	return S3G_EPARSE;
+}
+
+/* Binary int8 column. */
+static int get_i64(const PGresult *res, int row, int col, int64_t *ret)
+{
+	const char *p;
+	uint64_t v;
+
+	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+		return S3G_EPARSE;
+	p = PQgetvalue(res, row, col);
+	memcpy(&v, p, 8);
+	*ret = (int64_t)be64toh(v);
+	return 0;
+}
+
+/* Binary int4 column. */
+static int get_i32(const PGresult *res, int row, int col, int32_t *ret)
+{
+	uint32_t v;
+
+	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 4)
+		return S3G_EPARSE;
+	memcpy(&v, PQgetvalue(res, row, col), 4);
+	*ret = (int32_t)be32toh(v);
+	return 0;
+}
+
+/* A text column in a binary result (libpq NUL-terminates every value);
+ * NULL for SQL NULL. */
+static const char *get_str(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static void i64_str(int64_t v, char out[24])
+{
+	snprintf(out, 24, "%" PRId64, v);
+}
+
+/* ---- COPY --------------------------------------------------------------- */
+
+#define COPY_FLUSH (64 * 1024)
+#define COPY_ROW_MAX (16 * 1024 * 1024)
+
+struct copy {
+	PGconn *conn;
+	struct buf b;
+	int status;
+};
+
+static int copy_begin(struct copy *c, PGconn *conn, const char *sql, struct pgerr *err)
+{
+	PGresult *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return fail_res(conn, res, err);
+	PQclear(res);
+	c->conn = conn;
+	c->status = 0;
+	buf_init(&c->b, COPY_ROW_MAX);
+	return 0;
+}
+
+static void copy_flush(struct copy *c)
+{
+	if (c->status == 0 && c->b.len && PQputCopyData(c->conn, c->b.data, (int)c->b.len) != 1)
+		c->status = S3G_EPGCONN;
+	buf_reset(&c->b);
+}
+
+/* Append one field (NULL → \N) in COPY text format, then a tab or newline. */
+static void copy_field(struct copy *c, const char *s, bool last)
+{
+	char esc[2] = { '\\', 0 };
+	const char *p, *run_start;
+
+	if (c->status)
+		return;
+	if (!s) {
+		if (buf_append(&c->b, "\\N", 2) < 0)
+			c->status = S3G_ETOOBIG;
+	} else {
+		for (p = run_start = s; ; p++) {
+			char ch = *p;
+
+			if (ch != '\0' && ch != '\\' && ch != '\t' && ch != '\n' && ch != '\r')
+				continue;
+			if (p > run_start && buf_append(&c->b, run_start, (size_t)(p - run_start)) < 0)
+				c->status = S3G_ETOOBIG;
+			if (!ch)
+				break;
+			esc[1] = ch == '\\' ? '\\' : ch == '\t' ? 't' : ch == '\n' ? 'n' : 'r';
+			if (buf_append(&c->b, esc, 2) < 0)
+				c->status = S3G_ETOOBIG;
+			run_start = p + 1;
+		}
+	}
+	if (buf_append(&c->b, last ? "\n" : "\t", 1) < 0)
+		c->status = S3G_ETOOBIG;
+	if (last && c->b.len >= COPY_FLUSH)
+		copy_flush(c);
+}
+
+static void copy_i64(struct copy *c, int64_t v, bool last)
+{
+	char s[24];
+
+	i64_str(v, s);
+	copy_field(c, s, last);
+}
+
+/* A bigint[] literal "{1,2,3}" (NULL when n == 0). */
+static void copy_ids(struct copy *c, const int64_t *v, size_t n, bool last)
+{
+	struct buf a;
+
+	if (!n) {
+		copy_field(c, NULL, last);
+		return;
+	}
+	buf_init(&a, COPY_ROW_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (buf_printf(&a, "%c%" PRId64, i ? ',' : '{', v[i]) < 0)
+			c->status = S3G_ETOOBIG;
+	if (buf_puts(&a, "}") < 0)
+		c->status = S3G_ETOOBIG;
+	copy_field(c, buf_str(&a), last);
+	buf_free(&a);
+}
+
+static int copy_end(struct copy *c, struct pgerr *err)
+{
+	PGresult *res;
+	int r;
+
+	copy_flush(c);
+	buf_free(&c->b);
+	if (c->status == S3G_ETOOBIG) {
+		PQputCopyEnd(c->conn, "row too large");
+		PQclear(PQgetResult(c->conn));
+		if (err)
+			pgerr_set(err, "a COPY row is larger than %d bytes", COPY_ROW_MAX);
+		return S3G_ETOOBIG;
+	}
+	if (PQputCopyEnd(c->conn, NULL) != 1)
+		c->status = S3G_EPGCONN;
+	res = PQgetResult(c->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		r = fail_res(c->conn, res, err);
+	} else {
+		PQclear(res);
+		r = c->status;
+		if (r && err)
+			pgerr_set(err, "COPY: connection lost");
+	}
+	while ((res = PQgetResult(c->conn)))
+		PQclear(res);
+	return r;
+}
+
+/* ---- inputs ------------------------------------------------------------- */
+
+enum {
+	I_ID, I_NAME, I_STATUS, I_MESSAGE, I_ACCOUNT, I_REGION, I_PATH, I_LOCID, I_LOCARN, I_INSTARN, I_ROLE,
+	I_AUTH, I_KEYID, I_SECRET, I_ASSUME, I_EXTID, I_SESSION, I_NCOLS_
+};
+
+static int parse_integration(PGresult *res, const struct secrets_key *key, struct recon_integration *ret,
+			     struct pgerr *err)
+{
+	struct recon_integration it = { 0 };
+	const char *auth;
+	int r;
+
+	if (PQnfields(res) != I_NCOLS_ || get_i64(res, 0, I_ID, &it.d.id) < 0)
+		return bad_row(err, "integration columns", 0);
+	it.name = get_str(res, 0, I_NAME);
+	if (recon_istatus_parse(get_str(res, 0, I_STATUS), &it.status) < 0)
+		return bad_row(err, "integration status", 0);
+	it.status_message = get_str(res, 0, I_MESSAGE);
+	it.d.account = get_str(res, 0, I_ACCOUNT);
+	it.d.region = get_str(res, 0, I_REGION);
+	it.d.location_scope = get_str(res, 0, I_PATH);
+	it.d.location_id = get_str(res, 0, I_LOCID);
+	it.location_arn = get_str(res, 0, I_LOCARN);
+	it.instance_arn = get_str(res, 0, I_INSTARN);
+	it.location_role_arn = get_str(res, 0, I_ROLE);
+	auth = get_str(res, 0, I_AUTH);
+	it.auth = auth && strcmp(auth, "accessKey") == 0 ? RECON_AUTH_ACCESS_KEY : RECON_AUTH_AUTO;
+	it.access_key_id = get_str(res, 0, I_KEYID);
+	it.has_secret = !PQgetisnull(res, 0, I_SECRET);
+	it.role_to_assume = get_str(res, 0, I_ASSUME);
+	it.external_id = get_str(res, 0, I_EXTID);
+	it.role_session_name = get_str(res, 0, I_SESSION);
+	if (it.has_secret && key) {
+		size_t n;
+
+		r = secrets_open(key, RECON_SECRET_CONTEXT, (const uint8_t *)PQgetvalue(res, 0, I_SECRET),
+				 (size_t)PQgetlength(res, 0, I_SECRET), &it.secret_access_key, &n);
+		if (r < 0) {
+			if (err)
+				pgerr_set(err, "integration %" PRId64 ": the secret access key does not open with "
+					  "this secrets key (%s)", it.d.id, err_str(r));
+			return r;
+		}
+	}
+	*ret = it;
+	return 0;
+}
+
+int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, struct recon_inputs *ret,
+		      struct pgerr *err)
+{
+	static const char *const sql[4] = {
+		"SELECT i.id, i.name, i.status::text, i.status_message, i.aws_account_id, i.aws_region,"
+		" i.location_path, i.location_id, i.location_arn, i.instance_arn, i.location_role_arn,"
+		" i.authentication_type, i.access_key_id, i.secret_access_key, i.role_to_assume,"
+		" coalesce(i.external_id, t.id::text), i.role_session_name"
+		" FROM s3grant.integrations i, s3grant.tenant t WHERE i.id = $1::bigint",
+		"SELECT id, prefix FROM s3grant.data_sources WHERE integration_id = $1::bigint ORDER BY id",
+		"SELECT u.id, u.username, u.principal FROM s3grant.users u WHERE u.id IN"
+		" (SELECT s.user_id FROM s3grant.subscriptions s JOIN s3grant.data_sources d"
+		"  ON d.id = s.data_source_id WHERE d.integration_id = $1::bigint) ORDER BY u.id",
+		"SELECT s.id, s.user_id, s.data_source_id, s.access FROM s3grant.subscriptions s"
+		" JOIN s3grant.data_sources d ON d.id = s.data_source_id"
+		" WHERE d.integration_id = $1::bigint ORDER BY s.id",
+	};
+	struct recon_inputs in = { 0 };
+	char id[24];
+	const char *p[1] = { id };
+	int r, n;
+
+	i64_str(iid, id);
+	r = script(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+	if (r < 0)
+		return r;
+	for (int q = 0; q < 4; q++) {
+		r = run(conn, sql[q], 1, p, 1, &in.res[q], err);
+		if (r < 0)
+			goto out;
+	}
+	r = script(conn, "COMMIT", err);
+	if (r < 0)
+		goto out;
+	if (PQntuples(in.res[0]) != 1) {
+		if (err)
+			pgerr_set(err, "integration %" PRId64 " does not exist", iid);
+		r = S3G_ENOTFOUND;
+		goto out;
+	}
+	r = parse_integration(in.res[0], key, &in.integ, err);
+	if (r < 0)
+		goto out;
+
+	n = PQntuples(in.res[1]);
+	in.ds = x_calloc((size_t)n + 1, sizeof(*in.ds));
+	for (int i = 0; i < n; i++) {
+		if (get_i64(in.res[1], i, 0, &in.ds[i].id) < 0 || PQgetisnull(in.res[1], i, 1)) {
+			r = bad_row(err, "data source", i);
+			goto out;
+		}
+		in.ds[i].prefix = PQgetvalue(in.res[1], i, 1);
+	}
+	in.nds = (size_t)n;
+
+	n = PQntuples(in.res[2]);
+	in.users = x_calloc((size_t)n + 1, sizeof(*in.users));
+	for (int i = 0; i < n; i++) {
+		if (get_i64(in.res[2], i, 0, &in.users[i].id) < 0 || PQgetisnull(in.res[2], i, 1)) {
+			r = bad_row(err, "user", i);
+			goto out;
+		}
+		in.users[i].name = PQgetvalue(in.res[2], i, 1);
+		in.users[i].principal = get_str(in.res[2], i, 2);
+	}
+	in.nusers = (size_t)n;
+
+	n = PQntuples(in.res[3]);
+	in.subs = x_calloc((size_t)n + 1, sizeof(*in.subs));
+	for (int i = 0; i < n; i++) {
+		struct desired_subscription *s = &in.subs[i];
+
+		if (get_i64(in.res[3], i, 0, &s->id) < 0 || get_i64(in.res[3], i, 1, &s->user_id) < 0 ||
+		    get_i64(in.res[3], i, 2, &s->data_source_id) < 0 || PQgetisnull(in.res[3], i, 3)) {
+			r = bad_row(err, "subscription", i);
+			goto out;
+		}
+		s->access = PQgetvalue(in.res[3], i, 3);
+	}
+	in.nsubs = (size_t)n;
+	*ret = in;
+	return 0;
+out:
+	rollback(conn);
+	recon_inputs_free(&in);
+	return r;
+}
+
+void recon_inputs_free(struct recon_inputs *in)
+{
+	if (!in)
+		return;
+	if (in->integ.secret_access_key) {
+		memset(in->integ.secret_access_key, 0, strlen(in->integ.secret_access_key));
+		x_free(in->integ.secret_access_key);
+	}
+	x_free(in->ds);
+	x_free(in->users);
+	x_free(in->subs);
+	for (int i = 0; i < 4; i++)
+		PQclear(in->res[i]);
+	memset(in, 0, sizeof(*in));
+}
+
+/* ---- grants ------------------------------------------------------------- */
+
+int recon_grants_load(PGconn *conn, int64_t iid, struct intern *in, struct recon_grants *ret, struct pgerr *err)
+{
+	struct recon_grants g = { 0 };
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[1] = { id };
+	int r, n;
+
+	i64_str(iid, id);
+	r = run(conn,
+		"SELECT g.grant_id, g.grant_arn, g.grantee_type, g.grantee_id, g.permission, g.location_id,"
+		" g.sub_prefix, g.grant_scope,"
+		" coalesce((SELECT u.x FROM unnest(coalesce(g.subscription_ids, ARRAY[g.subscription_id]))"
+		"   WITH ORDINALITY AS u(x, o)"
+		"   WHERE EXISTS (SELECT 1 FROM s3grant.subscriptions s WHERE s.id = u.x) ORDER BY u.o LIMIT 1), 0),"
+		" coalesce((extract(epoch FROM g.created_at) * 1000)::bigint, 0)"
+		" FROM s3grant.grants g WHERE g.integration_id = $1::bigint ORDER BY g.grant_id",
+		1, p, 1, &res, err);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	g.v = x_calloc((size_t)n + 1, sizeof(*g.v));
+	g.created_ms = x_calloc((size_t)n + 1, sizeof(*g.created_ms));
+	for (int i = 0; i < n; i++) {
+		struct grant *gr = &g.v[i];
+
+		if (grant_make(in, get_str(res, i, 2), get_str(res, i, 3), get_str(res, i, 4), get_str(res, i, 5),
+			       get_str(res, i, 6), get_str(res, i, 0), get_str(res, i, 1), get_str(res, i, 7), gr) < 0 ||
+		    get_i64(res, i, 8, &gr->subscription_id) < 0 || get_i64(res, i, 9, &g.created_ms[i]) < 0) {
+			r = bad_row(err, "grant", i);
+			recon_grants_free(&g);
+			goto out;
+		}
+	}
+	g.n = (size_t)n;
+	*ret = g;
+out:
+	PQclear(res);
+	return r;
+}
+
+void recon_grants_free(struct recon_grants *g)
+{
+	if (!g)
+		return;
+	x_free(g->v);
+	x_free(g->created_ms);
+	memset(g, 0, sizeof(*g));
+}
+
+/* Temporary tables the bulk writes COPY into; emptied at commit. */
+#define TEMP_TABLES \
+	"SET LOCAL client_min_messages = warning;" \
+	"CREATE TEMP TABLE IF NOT EXISTS recon_in_grants (ord bigint, grant_id text, grant_arn text," \
+	" grantee_type text, grantee_id text, permission text, location_id text, sub_prefix text," \
+	" grant_scope text, created_ms bigint, subs bigint[]) ON COMMIT DELETE ROWS;" \
+	"CREATE TEMP TABLE IF NOT EXISTS recon_in_ids (grant_id text) ON COMMIT DELETE ROWS;" \
+	"CREATE TEMP TABLE IF NOT EXISTS recon_in_audit (at_ms bigint, operation text, grant_id text," \
+	" grant_arn text, principal text, prefix text, permission text, reason text, aws_request_id text)" \
+	" ON COMMIT DELETE ROWS;" \
+	"CREATE TEMP TABLE IF NOT EXISTS recon_in_subs (id bigint, status text, error text)" \
+	" ON COMMIT DELETE ROWS;"
+
+#define COPY_GRANTS "COPY recon_in_grants FROM STDIN"
+
+static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_t created_ms, const int64_t *subs,
+		       size_t nsubs)
+{
+	copy_i64(c, (int64_t)ord, false);
+	copy_field(c, g->grant_id, false);
+	copy_field(c, g->grant_arn, false);
+	copy_field(c, grant_grantee_name((enum grant_grantee)g->grantee_type), false);
+	copy_field(c, g->grantee_id, false);
+	copy_field(c, grant_perm_name((enum grant_perm)g->permission), false);
+	copy_field(c, g->location_id, false);
+	copy_field(c, g->sub_prefix ? g->sub_prefix : "", false);
+	copy_field(c, g->grant_scope, false);
+	if (created_ms)
+		copy_i64(c, created_ms, false);
+	else
+		copy_field(c, NULL, false);
+	copy_ids(c, subs, nsubs, true);
+}
+
+static int commit(PGconn *conn, struct pgerr *err)
+{
+	return script(conn, "COMMIT", err);
+}
+
+int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const struct recon_listed *v, size_t n,
+		      bool complete, struct recon_sync_result *ret, struct pgerr *err)
+{
+	struct recon_sync_result out = { 0 };
+	struct copy c;
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[2] = { id, location_id };
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		if (!v[i].g->grant_id || strcmp(v[i].g->location_id, location_id) != 0) {
+			if (err)
+				pgerr_set(err, "listed grant %zu: no grant id, or not in location %s", i, location_id);
+			return S3G_EINVAL;
+		}
+	i64_str(iid, id);
+	r = script(conn, "BEGIN;" TEMP_TABLES, err);
+	if (r < 0)
+		goto fail;
+	r = copy_begin(&c, conn, COPY_GRANTS, err);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		copy_grant(&c, i, v[i].g, v[i].created_ms, NULL, 0);
+	r = copy_end(&c, err);
+	if (r < 0)
+		goto fail;
+	/* xmax = 0: the row was inserted, not updated */
+	r = run(conn,
+		"INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
+		" permission, location_id, sub_prefix, grant_scope, created_at, seen_at)"
+		" SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
+		" grantee_id, permission, location_id, sub_prefix, grant_scope,"
+		" to_timestamp(created_ms / 1000.0), now() FROM recon_in_grants ORDER BY grant_id, ord"
+		" ON CONFLICT (grant_id) DO UPDATE SET grant_arn = CASE WHEN excluded.grant_arn = ''"
+		"   THEN g.grant_arn ELSE excluded.grant_arn END,"
+		" grantee_type = excluded.grantee_type, grantee_id = excluded.grantee_id,"
+		" permission = excluded.permission, location_id = excluded.location_id,"
+		" sub_prefix = excluded.sub_prefix, grant_scope = coalesce(excluded.grant_scope, g.grant_scope),"
+		" created_at = coalesce(excluded.created_at, g.created_at), seen_at = now()"
+		" WHERE g.integration_id = $1::bigint"
+		" RETURNING (g.xmax = 0)::int",
+		1, p, 0, &res, err);
+	if (r < 0)
+		goto fail;
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (PQgetvalue(res, i, 0)[0] == '1')
+			out.inserted++;
+		else
+			out.updated++;
+	}
+	PQclear(res);
+	res = NULL;
+	if (complete) {
+		r = run(conn,
+			"DELETE FROM s3grant.grants g WHERE g.integration_id = $1::bigint AND g.location_id = $2"
+			" AND NOT EXISTS (SELECT 1 FROM recon_in_grants t WHERE t.grant_id = g.grant_id)",
+			2, p, 0, &res, err);
+		if (r < 0)
+			goto fail;
+		out.removed = strtoull(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		res = NULL;
+	}
+	r = commit(conn, err);
+	if (r < 0)
+		goto fail;
+	if (ret)
+		*ret = out;
+	return 0;
+fail:
+	PQclear(res);
+	rollback(conn);
+	return r;
+}
+
+/* ---- intents ------------------------------------------------------------ */
+
+#define KEY_MD5(t) "md5(" t "location_id || E'\\x1f' || " t "grantee_type || E'\\x1f' || " t "grantee_id" \
+	" || E'\\x1f' || " t "permission || E'\\x1f' || " t "sub_prefix)"
+
+int recon_intents_add(PGconn *conn, int64_t iid, const struct recon_intent_in *v, size_t n, int64_t *ret_ids,
+		      struct pgerr *err)
+{
+	struct copy c;
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[1] = { id };
+	int r;
+
+	if (!n)
+		return 0;
+	i64_str(iid, id);
+	r = script(conn, "BEGIN;" TEMP_TABLES, err);
+	if (r < 0)
+		goto fail;
+	r = copy_begin(&c, conn, COPY_GRANTS, err);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		copy_grant(&c, i, v[i].g, 0, v[i].subs, v[i].nsubs);
+	r = copy_end(&c, err);
+	if (r < 0)
+		goto fail;
+	r = run(conn,
+		"WITH ins AS (INSERT INTO s3grant.grant_intents AS gi (integration_id, subscription_id,"
+		"  subscription_ids, grantee_type, grantee_id, permission, location_id, sub_prefix)"
+		" SELECT DISTINCT ON (k) $1::bigint, (SELECT s.id FROM s3grant.subscriptions s WHERE s.id = t.subs[1]),"
+		"  t.subs, t.grantee_type, t.grantee_id, t.permission, t.location_id, t.sub_prefix"
+		"  FROM (SELECT *, " KEY_MD5("") " AS k FROM recon_in_grants) t ORDER BY k, ord"
+		" ON CONFLICT (integration_id, key_md5) DO UPDATE SET attempts = gi.attempts + 1,"
+		"  subscription_ids = coalesce(excluded.subscription_ids, gi.subscription_ids)"
+		" RETURNING gi.id, gi.key_md5)"
+		" SELECT t.ord, ins.id FROM recon_in_grants t JOIN ins ON ins.key_md5 = " KEY_MD5("t."),
+		1, p, 0, &res, err);
+	if (r < 0)
+		goto fail;
+	if ((size_t)PQntuples(res) != n) {
+		r = bad_row(err, "intent count", PQntuples(res));
+		goto fail;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		size_t ord = strtoull(PQgetvalue(res, i, 0), NULL, 10);
+
+		if (ord >= n) {
+			r = bad_row(err, "intent ordinal", i);
+			goto fail;
+		}
+		ret_ids[ord] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+	}
+	PQclear(res);
+	return commit(conn, err);
+fail:
+	PQclear(res);
+	rollback(conn);
+	return r;
+}
+
+int recon_intents_load(PGconn *conn, int64_t iid, struct intern *in, struct recon_intents *ret,
+		       struct pgerr *err)
+{
+	struct recon_intents out = { 0 };
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[1] = { id };
+	int r, n;
+
+	i64_str(iid, id);
+	r = run(conn,
+		"SELECT id, grantee_type, grantee_id, permission, location_id, sub_prefix,"
+		" coalesce(subscription_ids[1], subscription_id, 0),"
+		" (extract(epoch FROM created_at) * 1000)::bigint, attempts"
+		" FROM s3grant.grant_intents WHERE integration_id = $1::bigint ORDER BY id",
+		1, p, 1, &res, err);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	out.v = x_calloc((size_t)n + 1, sizeof(*out.v));
+	for (int i = 0; i < n; i++) {
+		struct recon_intent *t = &out.v[i];
+		int32_t attempts;
+
+		if (get_i64(res, i, 0, &t->id) < 0 ||
+		    grant_make(in, get_str(res, i, 1), get_str(res, i, 2), get_str(res, i, 3), get_str(res, i, 4),
+			       get_str(res, i, 5), NULL, NULL, NULL, &t->g) < 0 ||
+		    get_i64(res, i, 6, &t->g.subscription_id) < 0 || get_i64(res, i, 7, &t->created_ms) < 0 ||
+		    get_i32(res, i, 8, &attempts) < 0) {
+			r = bad_row(err, "intent", i);
+			recon_intents_free(&out);
+			goto out;
+		}
+		t->attempts = attempts;
+	}
+	out.n = (size_t)n;
+	*ret = out;
+out:
+	PQclear(res);
+	return r;
+}
+
+void recon_intents_free(struct recon_intents *v)
+{
+	if (!v)
+		return;
+	x_free(v->v);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---- batch -------------------------------------------------------------- */
+
+static int batch_created(PGconn *conn, const char *const *p, const struct recon_batch *b, struct pgerr *err)
+{
+	struct copy c;
+	int r;
+
+	for (size_t i = 0; i < b->ncreated; i++)
+		if (!b->created[i].g->grant_id) {
+			if (err)
+				pgerr_set(err, "created grant %zu has no grant id", i);
+			return S3G_EINVAL;
+		}
+	r = copy_begin(&c, conn, COPY_GRANTS, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < b->ncreated; i++)
+		copy_grant(&c, i, b->created[i].g, b->created[i].created_ms, b->created[i].subs, b->created[i].nsubs);
+	r = copy_end(&c, err);
+	if (r < 0)
+		return r;
+	r = run(conn,
+		"INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
+		" permission, location_id, sub_prefix, grant_scope, subscription_id, subscription_ids, created_at,"
+		" seen_at)"
+		" SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
+		" grantee_id, permission, location_id, sub_prefix, grant_scope,"
+		" (SELECT s.id FROM s3grant.subscriptions s WHERE s.id = t.subs[1]), subs,"
+		" coalesce(to_timestamp(created_ms / 1000.0), now()), now()"
+		" FROM recon_in_grants t ORDER BY grant_id, ord DESC"
+		" ON CONFLICT (grant_id) DO UPDATE SET grant_arn = CASE WHEN excluded.grant_arn = ''"
+		"   THEN g.grant_arn ELSE excluded.grant_arn END,"
+		" grant_scope = coalesce(excluded.grant_scope, g.grant_scope),"
+		" subscription_id = coalesce(excluded.subscription_id, g.subscription_id),"
+		" subscription_ids = coalesce(excluded.subscription_ids, g.subscription_ids),"
+		" created_at = coalesce(excluded.created_at, g.created_at), seen_at = now()"
+		" WHERE g.integration_id = $1::bigint",
+		1, p, 0, NULL, err);
+	if (r < 0)
+		return r;
+	/* the recorded grant satisfies the intent with the same canonical key */
+	return run(conn,
+		   "DELETE FROM s3grant.grant_intents gi USING recon_in_grants t"
+		   " WHERE gi.integration_id = $1::bigint AND gi.key_md5 = " KEY_MD5("t."),
+		   1, p, 0, NULL, err);
+}
+
+static int batch_deleted(PGconn *conn, const char *const *p, const struct recon_batch *b, struct pgerr *err)
+{
+	struct copy c;
+	int r;
+
+	r = copy_begin(&c, conn, "COPY recon_in_ids FROM STDIN", err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < b->ndeleted; i++)
+		copy_field(&c, b->deleted[i], true);
+	r = copy_end(&c, err);
+	if (r < 0)
+		return r;
+	return run(conn,
+		   "DELETE FROM s3grant.grants g USING recon_in_ids t"
+		   " WHERE g.grant_id = t.grant_id AND g.integration_id = $1::bigint",
+		   1, p, 0, NULL, err);
+}
+
+static int batch_drop_intents(PGconn *conn, const char *id, const struct recon_batch *b, struct pgerr *err)
+{
+	struct buf a;
+	int r = 0;
+
+	buf_init(&a, 0);
+	for (size_t i = 0; i < b->ndrop_intents && r == 0; i++)
+		r = buf_printf(&a, "%c%" PRId64, i ? ',' : '{', b->drop_intents[i]);
+	if (r == 0)
+		r = buf_puts(&a, "}");
+	if (r == 0) {
+		const char *p[2] = { id, buf_str(&a) };
+
+		r = run(conn, "DELETE FROM s3grant.grant_intents WHERE integration_id = $1::bigint"
+			" AND id = ANY ($2::bigint[])", 2, p, 0, NULL, err);
+	}
+	buf_free(&a);
+	return r;
+}
+
+static int batch_audit(PGconn *conn, const char *const *p, const struct recon_batch *b, struct pgerr *err)
+{
+	struct copy c;
+	int r;
+
+	r = copy_begin(&c, conn, "COPY recon_in_audit FROM STDIN", err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < b->naudit; i++) {
+		const struct recon_audit *a = &b->audit[i];
+
+		if (a->at_ms)
+			copy_i64(&c, a->at_ms, false);
+		else
+			copy_field(&c, NULL, false);
+		copy_field(&c, recon_op_name(a->op), false);
+		copy_field(&c, a->grant_id, false);
+		copy_field(&c, a->grant_arn, false);
+		copy_field(&c, a->principal, false);
+		copy_field(&c, a->prefix, false);
+		copy_field(&c, a->permission, false);
+		copy_field(&c, a->reason, false);
+		copy_field(&c, a->request_id, true);
+	}
+	r = copy_end(&c, err);
+	if (r < 0)
+		return r;
+	return run(conn,
+		   "INSERT INTO s3grant.audit_log (at, integration_id, operation, grant_id, grant_arn, principal,"
+		   " prefix, permission, reason, aws_request_id)"
+		   " SELECT coalesce(to_timestamp(at_ms / 1000.0), now()), $1::bigint, operation, grant_id,"
+		   " grant_arn, principal, prefix, permission, reason, aws_request_id FROM recon_in_audit",
+		   1, p, 0, NULL, err);
+}
+
+static int batch_subs(PGconn *conn, const struct recon_batch *b, struct pgerr *err)
+{
+	struct copy c;
+	int r;
+
+	r = copy_begin(&c, conn, "COPY recon_in_subs FROM STDIN", err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < b->nsubs; i++) {
+		copy_i64(&c, b->subs[i].id, false);
+		copy_field(&c, recon_sub_state_name(b->subs[i].state), false);
+		copy_field(&c, b->subs[i].error, true);
+	}
+	r = copy_end(&c, err);
+	if (r < 0)
+		return r;
+	/* last entry per id wins; unchanged rows are not written (no dead tuples) */
+	return run(conn,
+		   "UPDATE s3grant.subscriptions s SET status = t.status, error = t.error,"
+		   " error_at = CASE WHEN t.error IS NULL THEN NULL ELSE now() END"
+		   " FROM (SELECT DISTINCT ON (id) id, status, error FROM recon_in_subs"
+		   "       ORDER BY id, ctid DESC) t"
+		   " WHERE s.id = t.id AND (s.status, s.error) IS DISTINCT FROM (t.status, t.error)",
+		   0, NULL, 0, NULL, err);
+}
+
+int recon_batch_commit(PGconn *conn, int64_t iid, const struct recon_batch *b, struct pgerr *err)
+{
+	char id[24];
+	const char *p[1] = { id };
+	int r;
+
+	for (size_t i = 0; i < b->nsubs; i++)
+		if ((unsigned)b->subs[i].state >= RECON_SUB_STATE_MAX_) {
+			if (err)
+				pgerr_set(err, "subscription status %zu is out of range", i);
+			return S3G_EINVAL;
+		}
+	i64_str(iid, id);
+	r = script(conn, "BEGIN;" TEMP_TABLES, err);
+	if (r == 0 && b->ncreated)
+		r = batch_created(conn, p, b, err);
+	if (r == 0 && b->ndeleted)
+		r = batch_deleted(conn, p, b, err);
+	if (r == 0 && b->ndrop_intents)
+		r = batch_drop_intents(conn, id, b, err);
+	if (r == 0 && b->naudit)
+		r = batch_audit(conn, p, b, err);
+	if (r == 0 && b->nsubs)
+		r = batch_subs(conn, b, err);
+	if (r == 0)
+		r = commit(conn, err);
+	if (r < 0)
+		rollback(conn);
+	return r;
+}
+
+/* ---- health ------------------------------------------------------------- */
+
+struct recon_health recon_health_keep(void)
+{
+	return (struct recon_health){
+		.desired = -1, .actual = -1, .rejected = -1, .errors = -1, .instance_grants = -1,
+		.resync_at_ms = 0, .last_error = NULL, .progress_done = -1, .progress_total = -1,
+	};
+}
+
+int recon_health_set(PGconn *conn, int64_t iid, const struct recon_health *h, struct pgerr *err)
+{
+	char v[9][24];
+	const char *p[10];
+	const int64_t nums[7] = { h->desired, h->actual, h->rejected, h->errors, h->instance_grants,
+				  h->progress_done, h->progress_total };
+
+	i64_str(iid, v[0]);
+	p[0] = v[0];
+	for (int i = 0; i < 7; i++) {
+		i64_str(nums[i], v[i + 1]);
+		p[i + 1] = nums[i] >= 0 ? v[i + 1] : NULL;
+	}
+	i64_str(h->resync_at_ms, v[8]);
+	p[8] = h->resync_at_ms ? v[8] : NULL;
+	p[9] = h->last_error;
+	/* progress_total 0 clears both progress fields */
+	return run(conn,
+		   "INSERT INTO s3grant.integration_health AS h (integration_id, desired_count, actual_count,"
+		   " rejected_count, error_count, instance_grants, progress_done, progress_total, last_resync_at,"
+		   " last_error, last_error_at)"
+		   " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint,"
+		   "  CASE WHEN $8::bigint > 0 THEN $7::bigint END, nullif($8::bigint, 0),"
+		   "  to_timestamp($9::bigint / 1000.0), nullif($10, ''),"
+		   "  CASE WHEN coalesce($10, '') <> '' THEN now() END)"
+		   " ON CONFLICT (integration_id) DO UPDATE SET"
+		   " desired_count = coalesce($2::bigint, h.desired_count),"
+		   " actual_count = coalesce($3::bigint, h.actual_count),"
+		   " rejected_count = coalesce($4::bigint, h.rejected_count),"
+		   " error_count = coalesce($5::bigint, h.error_count),"
+		   " instance_grants = coalesce($6::bigint, h.instance_grants),"
+		   " progress_done = CASE WHEN $8::bigint IS NULL THEN coalesce($7::bigint, h.progress_done)"
+		   "   WHEN $8::bigint = 0 THEN NULL ELSE $7::bigint END,"
+		   " progress_total = CASE WHEN $8::bigint IS NULL THEN h.progress_total ELSE nullif($8::bigint, 0) END,"
+		   " last_resync_at = coalesce(to_timestamp($9::bigint / 1000.0), h.last_resync_at),"
+		   " last_error = CASE WHEN $10 IS NULL THEN h.last_error ELSE nullif($10, '') END,"
+		   " last_error_at = CASE WHEN $10 IS NULL THEN h.last_error_at WHEN $10 = '' THEN NULL"
+		   "   WHEN $10 IS DISTINCT FROM h.last_error THEN now() ELSE h.last_error_at END,"
+		   " updated_at = now()",
+		   10, p, 0, NULL, err);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+bool recon_transition_legal(enum recon_istatus from, enum recon_istatus to)
+{
+	switch (from) {
+	case RECON_CREATING:
+		return to == RECON_ENABLED || to == RECON_CREATE_ERROR;
+	case RECON_EDITING:
+		return to == RECON_ENABLED || to == RECON_EDIT_ERROR;
+	case RECON_DELETING:
+		return to == RECON_DELETED || to == RECON_DELETE_ERROR;
+	case RECON_DELETE_ERROR:
+		return to == RECON_DELETING;
+	case RECON_ENABLED:
+	case RECON_RECURRING_VALIDATION_ERROR:
+		return to == RECON_ENABLED || to == RECON_RECURRING_VALIDATION_ERROR;
+	default:
+		return false;
+	}
+}
+
+int recon_integration_transition(PGconn *conn, int64_t iid, const struct recon_transition *t, struct pgerr *err)
+{
+	char id[24];
+	const char *p[9];
+	PGresult *res = NULL;
+	int r;
+
+	if (!recon_transition_legal(t->from, t->to)) {
+		if (err)
+			pgerr_set(err, "an integration does not go from %s to %s", recon_istatus_name(t->from),
+				  recon_istatus_name(t->to));
+		return S3G_EINVAL;
+	}
+	i64_str(iid, id);
+	p[0] = id;
+	p[1] = recon_istatus_name(t->from);
+	p[2] = recon_istatus_name(t->to);
+	p[3] = t->results_json;
+	p[4] = t->message;
+	p[5] = t->location_id;
+	p[6] = t->location_arn;
+	p[7] = t->instance_arn;
+	/* $9: restore the configuration the edit replaced */
+	p[8] = t->from == RECON_EDITING && t->to == RECON_EDIT_ERROR ? "t" : "f";
+	r = run(conn,
+		"UPDATE s3grant.integrations i SET status = $3::s3grant.integration_status,"
+		" status_message = $5,"
+		" validation_results = coalesce($4::jsonb, i.validation_results),"
+		" validated_at = CASE WHEN $4 IS NULL THEN i.validated_at ELSE now() END,"
+		" location_id = coalesce($6, i.location_id), location_arn = coalesce($7, i.location_arn),"
+		" instance_arn = coalesce($8, i.instance_arn),"
+		" name = CASE WHEN $9::boolean AND i.previous_config IS NOT NULL"
+		"   THEN i.previous_config->>'name' ELSE i.name END,"
+		" authentication_type = CASE WHEN $9::boolean AND i.previous_config IS NOT NULL"
+		"   THEN i.previous_config->>'authentication_type' ELSE i.authentication_type END,"
+		" access_key_id = CASE WHEN $9::boolean AND i.previous_config IS NOT NULL"
+		"   THEN i.previous_config->>'access_key_id' ELSE i.access_key_id END,"
+		" secret_access_key = CASE WHEN $9::boolean AND i.previous_config IS NOT NULL"
+		"   THEN i.previous_secret ELSE i.secret_access_key END,"
+		" external_id = CASE WHEN $9::boolean AND i.previous_config IS NOT NULL"
+		"   THEN i.previous_config->>'external_id' ELSE i.external_id END,"
+		" role_session_name = CASE WHEN $9::boolean AND i.previous_config IS NOT NULL"
+		"   THEN i.previous_config->>'role_session_name' ELSE i.role_session_name END,"
+		" previous_config = NULL, previous_secret = NULL"
+		" WHERE i.id = $1::bigint AND i.status = $2::s3grant.integration_status RETURNING i.id",
+		9, p, 0, &res, err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 1)
+		goto out;
+	PQclear(res);
+	res = NULL;
+	r = run(conn, "SELECT status::text FROM s3grant.integrations WHERE id = $1::bigint", 1, p, 0, &res, err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		if (err)
+			pgerr_set(err, "integration %" PRId64 " does not exist", iid);
+		r = S3G_ENOTFOUND;
+	} else {
+		if (err)
+			pgerr_set(err, "integration %" PRId64 " is %s, not %s", iid, PQgetvalue(res, 0, 0),
+				  recon_istatus_name(t->from));
+		r = S3G_ECONFLICT;
+	}
+out:
+	PQclear(res);
+	return r;
+}
+
+/* ---- lock --------------------------------------------------------------- */
+
+static void lock_key(int64_t iid, char out[24])
+{
+	/* int4 key 2: the id's low 32 bits (ids beyond 2^32 share keys: harmless over-locking) */
+	i64_str((int64_t)(int32_t)(uint32_t)iid, out);
+}
+
+int recon_lock_try(PGconn *conn, int64_t iid, bool *ret_got, struct pgerr *err)
+{
+	char cls[24], k[24];
+	const char *p[2] = { cls, k };
+	PGresult *res = NULL;
+	int r;
+
+	i64_str(RECON_LOCK_CLASS, cls);
+	lock_key(iid, k);
+	r = run(conn, "SELECT pg_try_advisory_lock($1::int, $2::int)", 2, p, 0, &res, err);
+	if (r < 0)
+		return r;
+	*ret_got = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return 0;
+}
+
+int recon_lock_release(PGconn *conn, int64_t iid, struct pgerr *err)
+{
+	char cls[24], k[24];
+	const char *p[2] = { cls, k };
+	PGresult *res = NULL;
+	int r;
+
+	i64_str(RECON_LOCK_CLASS, cls);
+	lock_key(iid, k);
+	/* only unlock what this session holds (pg_advisory_unlock warns otherwise) */
+	r = run(conn,
+		"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+		" AND pid = pg_backend_pid() AND classid = $1::bigint::oid"
+		" AND objid = ($2::bigint & 4294967295)::oid AND objsubid = 2)"
+		" THEN pg_advisory_unlock($1::int, $2::int) ELSE false END", 2, p, 0, &res, err);
+	if (r < 0)
+		return r;
+	if (PQgetvalue(res, 0, 0)[0] != 't') {
+		if (err)
+			pgerr_set(err, "this session does not hold integration %" PRId64 "'s lock", iid);
+		r = S3G_ENOTFOUND;
+	}
+	PQclear(res);
+	return r;
+}
+
+int recon_lock_holder(PGconn *conn, int64_t iid, int *ret_pid, struct pgerr *err)
+{
+	char cls[24], k[24];
+	const char *p[2] = { cls, k };
+	PGresult *res = NULL;
+	int r;
+
+	i64_str(RECON_LOCK_CLASS, cls);
+	lock_key(iid, k);
+	r = run(conn,
+		"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database ="
+		" (SELECT oid FROM pg_database WHERE datname = current_database())"
+		" AND classid = $1::bigint::oid AND objid = ($2::bigint & 4294967295)::oid AND objsubid = 2 LIMIT 1",
+		2, p, 0, &res, err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 0)
+		r = S3G_ENOTFOUND;
+	else
+		*ret_pid = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return r;
+}
