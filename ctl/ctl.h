@@ -64,3 +64,5 @@ int ctl_cmd_users(struct ctl *c, const char *sub);
 int ctl_cmd_subscriptions(struct ctl *c, const char *sub);
 int ctl_cmd_export_config(struct ctl *c, const char *sub);
 int ctl_cmd_export(struct ctl *c, const char *sub);
+int ctl_cmd_status(struct ctl *c);
+int ctl_cmd_plan(struct ctl *c);

@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"  export-config set -f FILE         the seed's export-config JSON (secret sealed)\n"
 	"  export-config get                 print it (secret redacted)\n"
 	"  export run | export status        request an export now / show recent exports\n"
+	"  status [--integration ID]         health per integration, quota use, subscription errors\n"
+	"  plan [--integration ID]           what the daemon would change (creates, deletes, replaces)\n"
 	"\n"
 	"options:\n"
 	"  -d, --db CONNINFO          libpq conninfo or URI (default: PG* variables, service files)\n"
@@ -322,7 +324,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "db") && strcmp(cmd, "tenant") && strcmp(cmd, "integrations") &&
 	    strcmp(cmd, "datasources") && strcmp(cmd, "users") && strcmp(cmd, "subscriptions") &&
-	    strcmp(cmd, "export-config") && strcmp(cmd, "export"))
+	    strcmp(cmd, "export-config") && strcmp(cmd, "export") && strcmp(cmd, "status") && strcmp(cmd, "plan"))
 		return ctl_fail(&c, CTL_USAGE, "unknown command '%s' (see --help)", cmd);
 	code = ctl_connect(&c);
 	if (code != CTL_OK)
@@ -341,6 +343,9 @@ int main(int argc, char **argv)
 		code = ctl_cmd_export_config(&c, sub);
 	else if (strcmp(cmd, "export") == 0)
 		code = ctl_cmd_export(&c, sub);
+	else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "plan") == 0)
+		code = sub ? ctl_fail(&c, CTL_USAGE, "usage: s3grantctl %s [--integration ID] [--json]", cmd)
+			   : strcmp(cmd, "status") == 0 ? ctl_cmd_status(&c) : ctl_cmd_plan(&c);
 	else
 		code = ctl_cmd_subscriptions(&c, sub);
 out:
