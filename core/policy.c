@@ -484,7 +484,7 @@ static int kms_resource(struct gen *g, const char *key, const char *part, const 
 {
 	const char *alias = NULL, *res;
 
-	if (strlen(key) > 2048 || !all_of(key, ALNUM ":/_-"))
+	if (strlen(key) > 2048 || !all_of(key, ALNUM ":/_+=,.@-"))
 		return bad(g, "kmsKeyId: '%s' is not a KMS key id, key ARN or alias", key);
 	if (strncmp(key, "arn:", 4) == 0) {
 		const char *a = strstr(key, ":alias/");

@@ -33,6 +33,8 @@ struct ctl {
 	const char *user;        /* --user */
 	const char *data_source; /* --data-source */
 	const char *access;      /* --access */
+	const char *kms_key;     /* --kms-key (policy) */
+	const char *principal;   /* --principal (policy) */
 	int argc;                /* positional words after the command pair */
 	char **argv;
 	PGconn *conn;
@@ -66,3 +68,4 @@ int ctl_cmd_export_config(struct ctl *c, const char *sub);
 int ctl_cmd_export(struct ctl *c, const char *sub);
 int ctl_cmd_status(struct ctl *c);
 int ctl_cmd_plan(struct ctl *c);
+int ctl_cmd_policy(struct ctl *c, const char *sub);

@@ -31,6 +31,8 @@ static const char usage_text[] =
 	"  export run | export status        request an export now / show recent exports\n"
 	"  status [--integration ID]         health per integration, quota use, subscription errors\n"
 	"  plan [--integration ID]           what the daemon would change (creates, deletes, replaces)\n"
+	"  policy integration ID [--kms-key ARN] [--principal ARN]   IAM, trust, location role, KMS policies\n"
+	"  policy export [--principal ARN]   the export's IAM, trust, bucket and KMS policies\n"
 	"\n"
 	"options:\n"
 	"  -d, --db CONNINFO          libpq conninfo or URI (default: PG* variables, service files)\n"
@@ -285,6 +287,8 @@ int main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "data-source", required_argument, NULL, 's' },
 		{ "access", required_argument, NULL, 'a' },
+		{ "kms-key", required_argument, NULL, 'K' },
+		{ "principal", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -305,6 +309,8 @@ int main(int argc, char **argv)
 		case 'u': c.user = optarg; break;
 		case 's': c.data_source = optarg; break;
 		case 'a': c.access = optarg; break;
+		case 'K': c.kms_key = optarg; break;
+		case 'P': c.principal = optarg; break;
 		case 'h': fputs(usage_text, stdout); return CTL_OK;
 		case 'V': printf("s3grantctl %s\n", S3G_VERSION); return CTL_OK;
 		default: fputs(usage_text, stderr); return CTL_USAGE;
@@ -324,7 +330,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "db") && strcmp(cmd, "tenant") && strcmp(cmd, "integrations") &&
 	    strcmp(cmd, "datasources") && strcmp(cmd, "users") && strcmp(cmd, "subscriptions") &&
-	    strcmp(cmd, "export-config") && strcmp(cmd, "export") && strcmp(cmd, "status") && strcmp(cmd, "plan"))
+	    strcmp(cmd, "export-config") && strcmp(cmd, "export") && strcmp(cmd, "status") && strcmp(cmd, "plan") &&
+	    strcmp(cmd, "policy"))
 		return ctl_fail(&c, CTL_USAGE, "unknown command '%s' (see --help)", cmd);
 	code = ctl_connect(&c);
 	if (code != CTL_OK)
@@ -343,6 +350,8 @@ int main(int argc, char **argv)
 		code = ctl_cmd_export_config(&c, sub);
 	else if (strcmp(cmd, "export") == 0)
 		code = ctl_cmd_export(&c, sub);
+	else if (strcmp(cmd, "policy") == 0)
+		code = ctl_cmd_policy(&c, sub);
 	else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "plan") == 0)
 		code = sub ? ctl_fail(&c, CTL_USAGE, "usage: s3grantctl %s [--integration ID] [--json]", cmd)
 			   : strcmp(cmd, "status") == 0 ? ctl_cmd_status(&c) : ctl_cmd_plan(&c);
