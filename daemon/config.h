@@ -73,6 +73,9 @@ enum config_type {
 	X(RECONCILE_RESYNC_INTERVAL, "reconcile", "resync_interval", CONFIG_DURATION, "6h", CONFIG_MS_M, 7 * CONFIG_MS_D, CONFIG_RELOAD, NULL, "full resync period per integration") \
 	X(RECONCILE_RESYNC_JITTER, "reconcile", "resync_jitter", CONFIG_DURATION, "10m", 0, CONFIG_MS_D, CONFIG_RELOAD, NULL, "random spread added to each resync") \
 	X(RECONCILE_RATE_LIMIT, "reconcile", "rate_limit", CONFIG_INT, "20", 1, 10000, CONFIG_RELOAD, NULL, "S3 Control requests per second") \
+	X(RECONCILE_PROPAGATION_WINDOW, "reconcile", "propagation_window", CONFIG_DURATION, "5m", CONFIG_MS_S, CONFIG_MS_H, CONFIG_RELOAD, NULL, "how long Invalid Grantee / InvalidIamRole for a new principal or role is retried") \
+	X(RECONCILE_REVALIDATE_INTERVAL, "reconcile", "revalidate_interval", CONFIG_DURATION, "24h", CONFIG_MS_M, 30 * CONFIG_MS_D, CONFIG_RELOAD, NULL, "how often an enabled integration's validation tests run again") \
+	X(RECONCILE_GRANT_QUOTA, "reconcile", "grant_quota", CONFIG_INT, "100000", 1, 100000, CONFIG_RELOAD, NULL, "grants per Access Grants instance; creates beyond it are refused (warning from 90 %)") \
 	X(RECONCILE_QUEUE_POLL_INTERVAL, "reconcile", "queue_poll_interval", CONFIG_DURATION, "5s", 100, CONFIG_MS_D, CONFIG_RELOAD, NULL, "claim from the change queue this often even without a notification") \
 	X(RECONCILE_QUEUE_LEASE, "reconcile", "queue_lease", CONFIG_DURATION, "2m", CONFIG_MS_S, CONFIG_MS_H, CONFIG_RELOAD, NULL, "lease on claimed changes; a dead daemon's claims return after it") \
 	X(RECONCILE_QUEUE_BATCH, "reconcile", "queue_batch", CONFIG_INT, "100", 1, 10000, CONFIG_RELOAD, NULL, "changes claimed at a time") \

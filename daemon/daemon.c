@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/xalloc.h"
 #include "daemon/log.h"
+#include "daemon/recon.h"
 #include "version.h"
 
 /* Bounded text assembly: past the buffer's limit the text is truncated,
@@ -58,6 +59,7 @@ char *daemon_status_line(const struct daemon *d)
 			bprintf(&b, "connected to database (%s); %s", d->db_server,
 					 d->in_flight ? "working" : "idle");
 			watch_daemon_status(d, &b);
+			recond_status(d, &b);
 			if (d->exporter) {
 				(void)!buf_puts(&b, "; ");
 				export_daemon_status(d, &b);
@@ -143,6 +145,7 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 	d->state = DAEMON_STOPPING;
 	uv_timer_stop(&d->status_timer);
 	watch_daemon_stop(d);
+	recond_stop(d);
 	export_daemon_stop(d);
 	st = daemon_status_line(d);
 	notify_stopping(st);
@@ -181,6 +184,7 @@ static void finish(struct daemon *d)
 	close_handle((uv_handle_t *)&d->status_timer);
 	close_handle((uv_handle_t *)&d->drain_timer);
 	(void)notify_watchdog_close(&d->wd, NULL);
+	recond_close(d);
 	watch_daemon_close(d);
 	export_daemon_close(d);
 	if (d->pg) {
@@ -390,6 +394,10 @@ int daemon_main(const char *config_path)
 	}
 	if ((r = watch_daemon_start(d)) < 0) {
 		log_err(NULL, LOG_FIELDS({ "error", err_str(r) }), "cannot start the change-queue listener");
+		goto out_loop;
+	}
+	if ((r = recond_start(d)) < 0) {
+		log_err(NULL, LOG_FIELDS({ "error", err_str(r) }), "cannot start the reconciler");
 		goto out_loop;
 	}
 	if ((r = export_daemon_start(d)) < 0) {

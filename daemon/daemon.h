@@ -28,6 +28,7 @@
 
 struct buf;
 struct watch_glue;
+struct rglue;
 struct export_glue;
 
 enum daemon_state {
@@ -57,6 +58,7 @@ struct daemon {
 	struct watch_glue *queue;      /* change-queue watcher (daemon/watch.c) */
 	bool listening;                /* LISTEN is up on the watcher's connection */
 	struct export_glue *exporter;  /* nightly export (daemon/exportd.c) */
+	struct rglue *recon;           /* the reconciler (daemon/recon.c) */
 	int exit_code;
 };
 
@@ -94,7 +96,7 @@ void reload_register_secrets(const struct config *cfg, const struct config *extr
  * (sensitive ones as "<redacted>"). */
 void reload_log_config(const struct config *cfg, const char *msgid, const char *msg);
 
-/* daemon/watch.c: the change-queue watcher and its (placeholder) consumer. */
+/* daemon/watch.c: the change-queue watcher and its hand-over to the reconciler (daemon/recon.c). */
 int watch_daemon_start(struct daemon *d) S3G_WUR;
 void watch_daemon_apply(struct daemon *d);   /* reload */
 void watch_daemon_stop(struct daemon *d);    /* drain: stop claiming */

@@ -1,5 +1,5 @@
 /* watch.c — the change-queue watcher (see watch.h), then the daemon's glue:
- * configuration, logging, readiness and the placeholder consumer. */
+ * configuration, logging, readiness and the hand-over to the reconciler. */
 #include "daemon/watch.h"
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "core/xalloc.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/recon.h"
 #include "store/pgconn.h"
 
 enum item_state {
@@ -760,9 +761,9 @@ void watch_close(struct watch *w, watch_closed_cb cb, void *ud)
 }
 
 /* ==== the daemon's glue ===================================================
- * Options from the config, logging, readiness, STATUS, and the placeholder
- * consumer: until the reconciler exists it logs each batch at debug and acks
- * at once. Test hooks (environment): S3GRANTD_TEST_CONSUMER_DELAY_MS holds
+ * Options from the config, logging, readiness, STATUS, and the hand-over
+ * of each batch to the reconciler (which acks or releases every item).
+ * Test hooks (environment): S3GRANTD_TEST_CONSUMER_DELAY_MS holds
  * each batch that long before acking (so a test can kill a daemon while it
  * holds claims); S3GRANTD_TEST_REJECT_KEYS is a glob of keys the consumer
  * rejects (released with backoff, like a poisoned row). */
@@ -917,9 +918,14 @@ static int reject_delay(const struct pgq_change *c)
 	return (int)(d > 300000 ? 300000 : d);
 }
 
-/* The placeholder consumer's work: ack (or reject) every item. */
+/* Hand the items to the reconciler (daemon/recon.c), which acks each one
+ * when the integration's pass that covers it succeeds and releases it with
+ * backoff when it fails; the test hook rejects matching keys first. */
 static void consume(struct watch_glue *g, struct watch_item *const *items, size_t n)
 {
+	struct watch_item **mine = x_calloc(n ? n : 1, sizeof(*mine));
+	size_t k = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		struct watch_item *it = items[i];
 
@@ -936,8 +942,14 @@ static void consume(struct watch_glue *g, struct watch_item *const *items, size_
 			continue;
 		}
 		g->done++;
-		watch_ack(g->w, it);
+		if (g->d->recon)
+			mine[k++] = it;
+		else
+			watch_ack(g->w, it);
 	}
+	if (k)
+		recond_consume(g->d, g->w, mine, k);
+	x_free(mine);
 }
 
 static void job_unlink(struct watch_glue *g, struct watch_job *j)
