@@ -56,6 +56,8 @@ if [ -z "${AWS_ACCESS_KEY_ID:-}${AWS_PROFILE:-}" ] && [ ! -e "$HOME/.aws/credent
 	for _ in $(seq 300); do [ -s "$state/fake.port" ] && break; sleep 0.1; done
 	[ -s "$state/fake.port" ] || { cat "$state/fake.log"; exit 1; }
 	fake="http://127.0.0.1:$(cat "$state/fake.port")"
+	# The account's Access Grants instance (validation test 5 wants one).
+	curl -s -X POST -H 'Content-Type: application/json' -d '{"instances": [{}]}' "$fake/__fake/state" >/dev/null
 	aws_conf="endpoint_url_s3_control = $fake"
 	auth='"authenticationType": "accessKey", "awsAccessKeyId": "AKIDEXAMPLE", "awsSecretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"'
 	location_role="arn:aws:iam::$account:role/s3grantd-location"
@@ -90,7 +92,7 @@ set -- $ds
 
 # The nightly access summary goes to a local directory in the demo.
 "$ctl" export-config set -f - >/dev/null <<JSON
-{"bucket": "access-summary", "region": "$region", "accessKeyId": "AKIDEXAMPLE",
+{"bucket": "access-summary", "region": "$region", "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
  "secretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "path": "demo"}
 JSON
 mkdir -p "$state/exports"
@@ -125,6 +127,18 @@ ENV
 echo "run-local: entitlements:"
 "$ctl" subscriptions list
 echo "run-local: starting s3grantd (Ctrl-C to stop; another terminal: . $state/env; s3grantctl --help)"
+echo "run-local: watch for 'integration enabled' and one 'grant created' line per subscription"
 "$daemon" --config "$state/s3grantd.conf" &
 pids+=($!)
-wait "${pids[-1]}"
+# Once the demo's grants are reconciled, show what s3grantctl status says.
+(for _ in $(seq 300); do
+	if "$ctl" status 2>/dev/null | grep -q "enabled" &&
+	   [ "$(psql -X -At -c "SELECT count(*) FROM s3grant.subscriptions WHERE status = 'pending'")" = 0 ]; then
+		echo "run-local: s3grantctl status:"
+		"$ctl" status
+		break
+	fi
+	sleep 0.2
+done) &
+pids+=($!)
+wait "${pids[-2]}"
