@@ -358,7 +358,7 @@ static void after_record(uv_work_t *w, int status)
 		ev.kind = EXPORT_EV_SUCCEEDED;
 		ev.rows = j->rows;
 		snprintf(rows, sizeof(rows), "%llu", (unsigned long long)ev.rows);
-		log_notice(NULL, LOG_FIELDS({ "day", ds }, { "attempt", att }, { "grants", rows },
+		log_notice(LOG_MID_EXPORT_OK, LOG_FIELDS({ "day", ds }, { "attempt", att }, { "grants", rows },
 			   { "manual", j->manual ? "yes" : "no" }), "access summary exported");
 	} else {
 		ev.kind = EXPORT_EV_FAILED;
@@ -374,7 +374,7 @@ static void after_record(uv_work_t *w, int status)
 		} else {
 			snprintf(nxt, sizeof(nxt), "never");
 		}
-		log_warning(NULL, LOG_FIELDS({ "day", ds }, { "attempt", att }, { "error", j->error },
+		log_warning(LOG_MID_EXPORT_FAILED, LOG_FIELDS({ "day", ds }, { "attempt", att }, { "error", j->error },
 			    { "retry_at", nxt }), "access summary export failed");
 	}
 	emit(e, &ev);

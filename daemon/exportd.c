@@ -16,9 +16,6 @@
 #include "daemon/export.h"
 #include "daemon/log.h"
 
-#define LOG_MID_EXPORT_OK     "7b3b1c9e5f0a4d8e9a52d3c1e0f4a610"
-#define LOG_MID_EXPORT_FAILED "7b3b1c9e5f0a4d8e9a52d3c1e0f4a611"
-
 struct export_glue {
 	struct daemon *d;
 	struct export *e;            /* NULL once stopped */
@@ -43,26 +40,17 @@ static void day_str(int64_t day, char out[16])
 static void on_event(void *ud, const struct export_event *ev)
 {
 	struct export_glue *g = ud;
-	char day[16], n[24], next[32];
+	char day[16], next[32];
 
 	g->last = ev->kind;
 	g->next_ms = ev->next_ms;
 	day_str(ev->day, day);
 	isotime_format(ev->next_ms, 0, next);
 	switch (ev->kind) {
-	case EXPORT_EV_SUCCEEDED:
+	case EXPORT_EV_SUCCEEDED:   /* daemon/export.c logs the outcome itself */
 		g->last_day = ev->day;
-		log_notice(LOG_MID_EXPORT_OK,
-			   LOG_FIELDS({ "day", day }, { "rows", log_int(n, sizeof(n), (long long)ev->rows) },
-				      { "manual", ev->manual ? "true" : "false" }),
-			   "access summary exported");
 		break;
 	case EXPORT_EV_FAILED:
-		log_warning(LOG_MID_EXPORT_FAILED,
-			    LOG_FIELDS({ "day", day }, { "attempt", log_int(n, sizeof(n), ev->attempts) },
-				       { "error", ev->error ? ev->error : "" },
-				       { "retry_at", ev->next_ms ? next : "never" }),
-			    "access summary export failed");
 		break;
 	case EXPORT_EV_DB_ERROR:
 		log_warning(NULL, LOG_FIELDS({ "error", ev->error ? ev->error : "" }),

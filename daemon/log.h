@@ -54,6 +54,8 @@ struct log_field {
 #define LOG_MID_DB_CONNECTED  "7b3b1c9e5f0a4d8e9a52d3c1e0f4a607"
 #define LOG_MID_DB_LOST       "7b3b1c9e5f0a4d8e9a52d3c1e0f4a608"
 #define LOG_MID_CONFIG        "7b3b1c9e5f0a4d8e9a52d3c1e0f4a609"
+#define LOG_MID_EXPORT_OK     "7b3b1c9e5f0a4d8e9a52d3c1e0f4a610"
+#define LOG_MID_EXPORT_FAILED "7b3b1c9e5f0a4d8e9a52d3c1e0f4a611"
 
 /* A NULL-terminated field list: LOG_FIELDS({"db", desc}, {"attempt", n}). */
 #define LOG_FIELDS(...) ((const struct log_field[]){ __VA_ARGS__, { NULL, NULL } })

@@ -1722,6 +1722,8 @@ static void discover_work(uv_work_t *w)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		snprintf(x->err, sizeof(x->err), "%s", PQresultErrorMessage(res));
 		PQclear(res);
+		PQfinish(g->disc_conn);   /* e.g. the schema is not there yet: start afresh next time */
+		g->disc_conn = NULL;
 		return;
 	}
 	x->n = (size_t)PQntuples(res);

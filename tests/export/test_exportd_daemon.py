@@ -66,7 +66,7 @@ class ExportDaemon(unittest.TestCase):
         # start); `export run` asks for one more now. Once the manual one is
         # done nothing else is due today.
         self.ctl(["export", "run"])
-        d.wait_log(lambda l: 'msg="access summary exported"' in l and "manual=true" in l, timeout=60)
+        d.wait_log(lambda l: 'msg="access summary exported"' in l and "manual=yes" in l, timeout=60)
         days = os.listdir(os.path.join(sink, "summary-bucket", "exports", "access-summary"))
         self.assertEqual(len(days), 1, days)
         base = os.path.join(sink, "summary-bucket", "exports", "access-summary", days[0])
