@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "aws/client.h"
@@ -150,6 +151,12 @@ static const char *penv(const struct credprov *p, const char *name)
 static void refresh_fired(uv_timer_t *t);
 static void kick_fired(uv_timer_t *t);
 static void close_handles(struct credprov *p);
+static void fetch_assume_role(struct credprov *p);
+static void fetch_web_identity(struct credprov *p);
+static void fetch_process(struct credprov *p);
+static void fetch_container(struct credprov *p);
+static void fetch_imds(struct credprov *p);
+static void prov_discard(struct credprov *p);
 static int fetch_busy(const struct credprov *p);
 static void fetch_start(struct credprov *p);
 
@@ -162,6 +169,8 @@ static struct credprov *prov_alloc(const struct credprov_env *env, enum credprov
 	p->http = env->http;
 	p->region = x_strdup(env->region && env->region[0] ? env->region : "us-east-1");
 	p->ecfg = env->endpoints;
+	if (!p->ecfg.getenv)
+		p->ecfg.getenv = endpoint_getenv_process;
 	p->sts_url = env->endpoints.sts_url ? x_strdup(env->endpoints.sts_url) : NULL;
 	p->ecfg.sts_url = p->sts_url;
 	p->ecfg.s3control_url = NULL;
@@ -328,6 +337,7 @@ static void schedule_refresh(struct credprov *p)
 static void fetch_done(struct credprov *p, int status, struct aws_creds *creds, const char *reason)
 {
 	p->fetching = 0;
+	p->stage = STAGE_NONE;
 	p->last_status = status;
 	if (status == 0) {
 		aws_creds_clear(&p->cur);
@@ -394,6 +404,572 @@ static void fetch_env(struct credprov *p)
 	aws_creds_clear(&c);
 }
 
+
+/* ---- STS-backed sources --------------------------------------------------- */
+
+static void sts_creds_done(int status, const struct aws_result *res, struct shapes_sts_creds *sc, void *user)
+{
+	struct credprov *p = user;
+	struct aws_creds c = {0};
+	int r;
+
+	if (p->web_token) {
+		memset(p->web_token, 0, strlen(p->web_token));
+		X_FREE(p->web_token);
+	}
+	if (status < 0) {
+		fetch_done(p, status == S3G_ECANCELLED ? status : S3G_ECREDS, NULL, res->error);
+		return;
+	}
+	r = aws_creds_set(&c, sc->access_key_id, sc->secret_access_key, sc->session_token, sc->expiration_ms);
+	fetch_done(p, r, &c, r < 0 ? "STS returned unusable credentials" : NULL);
+	aws_creds_clear(&c);
+}
+
+static int make_sts_client(struct credprov *p, struct credprov *creds)
+{
+	struct aws_client_opts o;
+
+	aws_client_opts_default(&o);
+	o.http = p->http;
+	o.creds = creds;
+	o.region = p->region;
+	o.endpoints = p->ecfg;
+	o.timeout_ms = p->timeout_ms;
+	return aws_client_new(p->loop, &o, &p->sts);
+}
+
+static const char *session_name(struct credprov *p, char *tmp, size_t n)
+{
+	if (p->session_name)
+		return p->session_name;
+	snprintf(tmp, n, "s3grantd-%lld", (long long)(now_ms(p) / 1000));
+	return tmp;
+}
+
+static void fetch_assume_role(struct credprov *p)
+{
+	char tmp[64];
+	struct shapes_assume_role_req req = {
+		.role_arn = p->role_arn, .session_name = session_name(p, tmp, sizeof(tmp)),
+		.external_id = p->external_id, .duration_seconds = p->duration_seconds,
+		.source_identity = p->source_identity,
+	};
+
+	sts_assume_role(p->sts, &req, sts_creds_done, p);
+}
+
+/* Read a small file whole (token files); NUL-terminated, trailing space trimmed. */
+static int read_small_file(const char *path, size_t max, char **ret, char *why, size_t wl)
+{
+	struct buf b;
+	char chunk[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	ssize_t k;
+
+	if (fd < 0) {
+		snprintf(why, wl, "cannot open %s: %s", path, strerror(errno));
+		return S3G_ECREDS;
+	}
+	buf_init(&b, max);
+	while ((k = read(fd, chunk, sizeof(chunk))) > 0) {
+		if (buf_append(&b, chunk, (size_t)k) < 0) {
+			snprintf(why, wl, "%s is larger than %zu bytes", path, max);
+			r = S3G_ECREDS;
+			break;
+		}
+	}
+	if (k < 0 && r == 0) {
+		snprintf(why, wl, "cannot read %s: %s", path, strerror(errno));
+		r = S3G_ECREDS;
+	}
+	close(fd);
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' || b.data[b.len - 1] == ' '))
+		b.len--;
+	if (b.len == 0) {
+		buf_free(&b);
+		snprintf(why, wl, "%s is empty", path);
+		return S3G_ECREDS;
+	}
+	*ret = buf_steal(&b);
+	(*ret)[strlen(*ret)] = 0;
+	return 0;
+}
+
+static void fetch_web_identity(struct credprov *p)
+{
+	char tmp[64], why[300];
+	struct shapes_web_identity_req req = {0};
+	char *tok = NULL;
+	int r = read_small_file(p->token_file, TOKEN_FILE_MAX, &tok, why, sizeof(why));
+
+	if (r < 0) {
+		fetch_done(p, r, NULL, why);
+		return;
+	}
+	/* buf_steal keeps len bytes; make sure the trim is the end. */
+	p->web_token = tok;
+	req.role_arn = p->role_arn;
+	req.session_name = session_name(p, tmp, sizeof(tmp));
+	req.token = tok;
+	req.duration_seconds = p->duration_seconds;
+	sts_assume_role_web_identity(p->sts, &req, sts_creds_done, p);
+}
+
+/* ---- credential_process ---------------------------------------------------- */
+
+#define PROC_MAX_ARGS 64
+
+/* Split like a POSIX shell would for words: blanks separate, '...' literal,
+ * "..." with \" \\ escapes, backslash escapes outside quotes. */
+static int split_command(const char *cmd, char ***ret_argv, char **ret_store)
+{
+	size_t n = strlen(cmd);
+	char *store = x_malloc(n + 1), *w = store;
+	char **argv = x_calloc(PROC_MAX_ARGS + 1, sizeof(char *));
+	size_t argc = 0;
+	const char *s = cmd;
+
+	while (*s) {
+		int in_word = 0;
+
+		while (*s == ' ' || *s == '\t' || *s == '\n')
+			s++;
+		if (!*s)
+			break;
+		if (argc >= PROC_MAX_ARGS)
+			goto bad;
+		argv[argc++] = w;
+		while (*s && !(*s == ' ' || *s == '\t' || *s == '\n')) {
+			in_word = 1;
+			if (*s == '\'') {
+				s++;
+				while (*s && *s != '\'')
+					*w++ = *s++;
+				if (*s != '\'')
+					goto bad;
+				s++;
+			} else if (*s == '"') {
+				s++;
+				while (*s && *s != '"') {
+					if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+						s++;
+					*w++ = *s++;
+				}
+				if (*s != '"')
+					goto bad;
+				s++;
+			} else if (*s == '\\' && s[1]) {
+				s++;
+				*w++ = *s++;
+			} else {
+				*w++ = *s++;
+			}
+		}
+		(void)in_word;
+		*w++ = 0;
+	}
+	if (argc == 0)
+		goto bad;
+	*ret_argv = argv;
+	*ret_store = store;
+	return 0;
+bad:
+	x_free(argv);
+	x_free(store);
+	return S3G_ECONFIG;
+}
+
+static void proc_handle_closed(uv_handle_t *h);
+
+static void proc_finish_check(struct credprov *p)
+{
+	struct aws_creds c = {0};
+	const char *why = NULL;
+	char msg[REASON_MAX];
+	int r;
+
+	if (p->proc_pending > 0)
+		return;
+	uv_timer_stop(&p->proc_timer);
+	if (p->closing) {
+		fetch_done(p, S3G_ECANCELLED, NULL, "closed");
+		return;
+	}
+	if (!p->proc_exited || p->proc_exit != 0) {
+		size_t el = p->proc_err.len;
+
+		while (el > 0 && (p->proc_err.data[el - 1] == '\n' || p->proc_err.data[el - 1] == '\r'))
+			el--;
+		if (p->proc_exit == -2)
+			snprintf(msg, sizeof(msg), "credential_process printed more than %u bytes", CREDS_JSON_MAX);
+		else if (p->proc_exit == -3)
+			snprintf(msg, sizeof(msg), "credential_process timed out");
+		else if (p->proc_exit == -4)
+			snprintf(msg, sizeof(msg), "credential_process: cannot start the command (not found or not "
+				 "executable)");
+		else
+			snprintf(msg, sizeof(msg), "credential_process exited with %lld%s%.*s", (long long)p->proc_exit,
+				 el ? ": " : "", (int)(el > 200 ? 200 : el), el ? p->proc_err.data : "");
+		fetch_done(p, S3G_ECREDS, NULL, msg);
+		return;
+	}
+	r = creds_parse_json(CREDS_JSON_PROCESS, p->proc_out.data ? p->proc_out.data : "", p->proc_out.len, &c, &why);
+	if (r < 0)
+		snprintf(msg, sizeof(msg), "credential_process output: %s", why ? why : "not valid JSON");
+	fetch_done(p, r < 0 ? S3G_ECREDS : 0, &c, r < 0 ? msg : NULL);
+	aws_creds_clear(&c);
+}
+
+static void proc_handle_closed(uv_handle_t *h)
+{
+	struct credprov *p = h->data;
+
+	p->proc_pending--;
+	proc_finish_check(p);
+}
+
+static void proc_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	static char slab[16384];
+
+	(void)h;
+	(void)hint;
+	b->base = slab;
+	b->len = sizeof(slab);
+}
+
+static void proc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct credprov *p = s->data;
+	struct buf *dst = s == (uv_stream_t *)&p->out_pipe ? &p->proc_out : &p->proc_err;
+
+	if (n > 0) {
+		if (buf_append(dst, b->base, (size_t)n) < 0) {
+			if (dst == &p->proc_out) {
+				p->proc_exit = -2;
+				uv_process_kill(&p->proc, SIGKILL);
+				uv_read_stop(s);
+				uv_close((uv_handle_t *)s, proc_handle_closed);
+			}
+			/* stderr beyond its bound is dropped */
+		}
+		return;
+	}
+	if (n < 0) {
+		uv_read_stop(s);
+		if (!uv_is_closing((uv_handle_t *)s))
+			uv_close((uv_handle_t *)s, proc_handle_closed);
+	}
+}
+
+static void proc_exited(uv_process_t *h, int64_t status, int sig)
+{
+	struct credprov *p = h->data;
+
+	p->proc_exited = 1;
+	if (p->proc_exit == 0)
+		p->proc_exit = sig ? -(int64_t)sig - 1000 : status;
+	uv_close((uv_handle_t *)h, proc_handle_closed);
+}
+
+static void proc_timeout(uv_timer_t *t)
+{
+	struct credprov *p = t->data;
+
+	p->proc_exit = -3;
+	uv_process_kill(&p->proc, SIGKILL);
+}
+
+static void fetch_process(struct credprov *p)
+{
+	uv_process_options_t po = {0};
+	uv_stdio_container_t io[3];
+	char **argv = NULL, *store = NULL;
+	int r;
+
+	buf_reset(&p->proc_out);
+	buf_reset(&p->proc_err);
+	p->proc_exit = 0;
+	p->proc_exited = 0;
+	r = split_command(p->command, &argv, &store);
+	if (r < 0) {
+		fetch_done(p, S3G_ECONFIG, NULL, "credential_process: cannot split the command line");
+		return;
+	}
+	uv_pipe_init(p->loop, &p->out_pipe, 0);
+	uv_pipe_init(p->loop, &p->err_pipe, 0);
+	p->out_pipe.data = p;
+	p->err_pipe.data = p;
+	p->proc.data = p;
+	io[0].flags = UV_IGNORE;
+	io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	io[1].data.stream = (uv_stream_t *)&p->out_pipe;
+	io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	io[2].data.stream = (uv_stream_t *)&p->err_pipe;
+	po.file = argv[0];
+	po.args = argv;
+	po.stdio = io;
+	po.stdio_count = 3;
+	po.exit_cb = proc_exited;
+	r = uv_spawn(p->loop, &p->proc, &po);
+	x_free(argv);
+	x_free(store);
+	p->proc_pending = 2;
+	if (r < 0) {
+		uv_close((uv_handle_t *)&p->out_pipe, proc_handle_closed);
+		uv_close((uv_handle_t *)&p->err_pipe, proc_handle_closed);
+		p->proc_exited = 1;
+		p->proc_exit = -4;   /* reported when the pipes have closed */
+		return;
+	}
+	p->proc_pending = 3;
+	uv_read_start((uv_stream_t *)&p->out_pipe, proc_alloc, proc_read);
+	uv_read_start((uv_stream_t *)&p->err_pipe, proc_alloc, proc_read);
+	uv_timer_start(&p->proc_timer, proc_timeout, p->timeout_ms, 0);
+}
+
+/* ---- container and IMDS (HTTP) --------------------------------------------- */
+
+static void http_fetch(struct credprov *p, const char *method, const char *url, size_t nlines);
+
+static void set_line(struct credprov *p, size_t i, const char *name, const char *v)
+{
+	x_free(p->line_store[i]);
+	p->line_store[i] = x_asprintf("%s: %s", name, v);
+	p->lines[i] = p->line_store[i];
+}
+
+static int host_allowed(const char *url)
+{
+	static const char *const ok[] = {
+		"http://127.", "http://localhost:", "http://localhost/", "http://[::1]", "http://169.254.170.2:",
+		"http://169.254.170.2/", "http://169.254.170.23:", "http://169.254.170.23/", "http://[fd00:ec2::23]",
+	};
+
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strncasecmp(url, ok[i], strlen(ok[i])) == 0)
+			return 1;
+	return 0;
+}
+
+static void fetch_container(struct credprov *p)
+{
+	const char *rel = penv(p, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = penv(p, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *tfile = penv(p, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	const char *tval = penv(p, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	char *tok = NULL, why[300];
+	size_t nl = 0;
+
+	X_FREE(p->url);
+	if (rel)
+		p->url = x_asprintf("http://169.254.170.2%s", rel);
+	else if (full && host_allowed(full))
+		p->url = x_strdup(full);
+	else {
+		fetch_done(p, S3G_ECREDS, NULL, full ? "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a loopback/"
+			   "ECS/EKS address" : "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/_FULL_URI not set");
+		return;
+	}
+	set_line(p, nl++, "Accept", "application/json");
+	if (tfile) {
+		if (read_small_file(tfile, 16384, &tok, why, sizeof(why)) < 0) {
+			fetch_done(p, S3G_ECREDS, NULL, why);
+			return;
+		}
+	} else if (tval) {
+		tok = x_strdup(tval);
+	}
+	if (tok) {
+		if (strpbrk(tok, "\r\n")) {
+			x_free(tok);
+			fetch_done(p, S3G_ECREDS, NULL, "the container authorization token contains CR or LF");
+			return;
+		}
+		set_line(p, nl++, "Authorization", tok);
+		x_free(tok);
+	}
+	p->stage = STAGE_CONTAINER;
+	http_fetch(p, "GET", p->url, nl);
+}
+
+static void imds_step(struct credprov *p);
+
+static void fetch_imds(struct credprov *p)
+{
+	const char *ep = penv(p, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *mode = penv(p, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	const char *dis = penv(p, "AWS_EC2_METADATA_DISABLED");
+	size_t n;
+
+	if (dis && strcasecmp(dis, "true") == 0) {
+		fetch_done(p, S3G_ECREDS, NULL, "IMDS disabled by AWS_EC2_METADATA_DISABLED");
+		return;
+	}
+	X_FREE(p->imds_base);
+	p->imds_base = x_strdup(ep ? ep : mode && strcasecmp(mode, "IPv6") == 0 ? "http://[fd00:ec2::254]" :
+				"http://169.254.169.254");
+	n = strlen(p->imds_base);
+	while (n > 0 && p->imds_base[n - 1] == '/')
+		p->imds_base[--n] = 0;
+	if (p->imds_token && now_ms(p) < p->imds_token_exp) {
+		p->stage = STAGE_IMDS_ROLE;
+	} else {
+		X_FREE(p->imds_token);
+		p->stage = STAGE_IMDS_TOKEN;
+	}
+	imds_step(p);
+}
+
+static size_t imds_auth(struct credprov *p)
+{
+	if (!p->imds_token)
+		return 0;
+	set_line(p, 0, "X-aws-ec2-metadata-token", p->imds_token);
+	return 1;
+}
+
+static void imds_step(struct credprov *p)
+{
+	X_FREE(p->url);
+	switch (p->stage) {
+	case STAGE_IMDS_TOKEN:
+		p->url = x_asprintf("%s/latest/api/token", p->imds_base);
+		set_line(p, 0, "X-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL);
+		http_fetch(p, "PUT", p->url, 1);
+		break;
+	case STAGE_IMDS_ROLE:
+		p->url = x_asprintf("%s/latest/meta-data/iam/security-credentials/", p->imds_base);
+		http_fetch(p, "GET", p->url, imds_auth(p));
+		break;
+	case STAGE_IMDS_CREDS:
+		p->url = x_asprintf("%s/latest/meta-data/iam/security-credentials/%s", p->imds_base, p->imds_role);
+		http_fetch(p, "GET", p->url, imds_auth(p));
+		break;
+	default:
+		break;
+	}
+}
+
+static void http_fetched(struct http_request *req, int status, const struct http_response *resp)
+{
+	struct credprov *p = req->user;
+	struct aws_creds c = {0};
+	const char *why = NULL;
+	char msg[REASON_MAX];
+	const char *body = resp->body->data ? resp->body->data : "";
+	size_t len = resp->body->len;
+	int r;
+
+	if (p->closing) {
+		fetch_done(p, S3G_ECANCELLED, NULL, "closed");
+		return;
+	}
+	if (status < 0) {
+		snprintf(msg, sizeof(msg), "%s: %s%s%s", p->url, err_str(status), resp->error[0] ? ": " : "",
+			 resp->error);
+		if (p->stage == STAGE_IMDS_TOKEN && status == S3G_ETIMEOUT)
+			snprintf(msg, sizeof(msg), "no EC2 instance metadata service at %s (timeout)", p->imds_base);
+		fetch_done(p, S3G_ECREDS, NULL, msg);
+		return;
+	}
+	switch (p->stage) {
+	case STAGE_IMDS_TOKEN:
+		if (resp->code == 200 && len > 0 && len < 1024) {
+			p->imds_token = x_malloc(len + 1);
+			memcpy(p->imds_token, body, len);
+			p->imds_token[len] = 0;
+			p->imds_token_exp = now_ms(p) + IMDS_TOKEN_VALID_MS;
+			p->imds_v1 = 0;
+		} else if (resp->code == 403 || resp->code == 404 || resp->code == 405) {
+			const char *v1 = penv(p, "AWS_EC2_METADATA_V1_DISABLED");
+
+			if (v1 && strcasecmp(v1, "true") == 0) {
+				fetch_done(p, S3G_ECREDS, NULL, "IMDSv2 unavailable and IMDSv1 disabled");
+				return;
+			}
+			p->imds_v1 = 1;
+		} else {
+			snprintf(msg, sizeof(msg), "IMDS token request answered HTTP %ld", resp->code);
+			fetch_done(p, S3G_ECREDS, NULL, msg);
+			return;
+		}
+		p->stage = STAGE_IMDS_ROLE;
+		imds_step(p);
+		return;
+	case STAGE_IMDS_ROLE: {
+		size_t n = 0;
+
+		if (resp->code == 401 && p->imds_token) {
+			/* Token expired early: get a new one. */
+			X_FREE(p->imds_token);
+			p->stage = STAGE_IMDS_TOKEN;
+			imds_step(p);
+			return;
+		}
+		while (n < len && body[n] != '\n' && body[n] != '\r')
+			n++;
+		if (resp->code != 200 || n == 0 || n > 128) {
+			snprintf(msg, sizeof(msg), "IMDS has no instance role (HTTP %ld)", resp->code);
+			fetch_done(p, S3G_ECREDS, NULL, msg);
+			return;
+		}
+		X_FREE(p->imds_role);
+		p->imds_role = x_malloc(n + 1);
+		memcpy(p->imds_role, body, n);
+		p->imds_role[n] = 0;
+		p->stage = STAGE_IMDS_CREDS;
+		imds_step(p);
+		return;
+	}
+	case STAGE_IMDS_CREDS:
+	case STAGE_CONTAINER:
+		if (resp->code != 200) {
+			snprintf(msg, sizeof(msg), "%s answered HTTP %ld", p->stage == STAGE_CONTAINER ?
+				 "the container credentials endpoint" : "IMDS", resp->code);
+			fetch_done(p, S3G_ECREDS, NULL, msg);
+			return;
+		}
+		r = creds_parse_json(p->stage == STAGE_CONTAINER ? CREDS_JSON_CONTAINER : CREDS_JSON_IMDS, body, len,
+				     &c, &why);
+		if (r == 0 && p->stage == STAGE_IMDS_CREDS && c.expiration_ms &&
+		    c.expiration_ms - now_ms(p) < p->refresh_before_ms) {
+			/* Static stability (botocore): IMDS handed out credentials already in
+			 * the refresh window; use them a while longer instead of failing. */
+			c.expiration_ms = now_ms(p) + 15 * 60 * 1000 +
+					  (int64_t)(p->rand(p->rand_user) * 8 * 60 * 1000) + 2 * 60 * 1000;
+		}
+		snprintf(msg, sizeof(msg), "%s: %s", p->stage == STAGE_CONTAINER ? "container credentials" :
+			 "IMDS credentials", why ? why : "unusable");
+		fetch_done(p, r < 0 ? S3G_ECREDS : 0, &c, r < 0 ? msg : NULL);
+		aws_creds_clear(&c);
+		return;
+	default:
+		fetch_done(p, S3G_ECREDS, NULL, "internal state");
+	}
+}
+
+static void http_fetch(struct credprov *p, const char *method, const char *url, size_t nlines)
+{
+	memset(&p->req, 0, sizeof(p->req));
+	p->req.method = method;
+	p->req.url = url;
+	p->req.headers = p->lines;
+	p->req.n_headers = nlines;
+	p->req.timeout_ms = p->timeout_ms;
+	p->req.max_response = CREDS_JSON_MAX;
+	p->req.done = http_fetched;
+	p->req.user = p;
+	http_start(p->http, &p->req);
+}
+
 static void fetch_start(struct credprov *p)
 {
 	p->fetching = 1;
@@ -404,6 +980,21 @@ static void fetch_start(struct credprov *p)
 		break;
 	case CREDPROV_ENVIRONMENT:
 		fetch_env(p);
+		break;
+	case CREDPROV_ASSUME_ROLE:
+		fetch_assume_role(p);
+		break;
+	case CREDPROV_WEB_IDENTITY:
+		fetch_web_identity(p);
+		break;
+	case CREDPROV_PROCESS:
+		fetch_process(p);
+		break;
+	case CREDPROV_CONTAINER:
+		fetch_container(p);
+		break;
+	case CREDPROV_IMDS:
+		fetch_imds(p);
 		break;
 	default:
 		fetch_done(p, S3G_ECREDS, NULL, "source not supported");
@@ -436,6 +1027,218 @@ int credprov_new_env(const struct credprov_env *env, struct credprov **ret)
 	return 0;
 }
 
+
+static int need_http(const struct credprov_env *env)
+{
+	return env && env->loop && env->http;
+}
+
+int credprov_new_web_identity(const struct credprov_env *env, const char *token_file, const char *role_arn,
+			      const char *session_name, struct credprov **ret)
+{
+	struct credprov *p;
+	int r;
+
+	if (!need_http(env) || !token_file || !token_file[0] || !role_arn || !role_arn[0])
+		return S3G_EINVAL;
+	p = prov_alloc(env, CREDPROV_WEB_IDENTITY);
+	p->token_file = x_strdup(token_file);
+	p->role_arn = x_strdup(role_arn);
+	p->session_name = session_name && session_name[0] ? x_strdup(session_name) : NULL;
+	r = make_sts_client(p, NULL);
+	if (r < 0) {
+		prov_discard(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+int credprov_new_process(const struct credprov_env *env, const char *command, struct credprov **ret)
+{
+	struct credprov *p;
+
+	if (!env || !env->loop || !command || !command[0])
+		return S3G_EINVAL;
+	p = prov_alloc(env, CREDPROV_PROCESS);
+	p->command = x_strdup(command);
+	uv_timer_init(p->loop, &p->proc_timer);
+	p->proc_timer.data = p;
+	p->open_handles++;
+	*ret = p;
+	return 0;
+}
+
+int credprov_new_container(const struct credprov_env *env, struct credprov **ret)
+{
+	if (!need_http(env))
+		return S3G_EINVAL;
+	*ret = prov_alloc(env, CREDPROV_CONTAINER);
+	return 0;
+}
+
+int credprov_new_imds(const struct credprov_env *env, struct credprov **ret)
+{
+	if (!need_http(env))
+		return S3G_EINVAL;
+	*ret = prov_alloc(env, CREDPROV_IMDS);
+	return 0;
+}
+
+int credprov_new_assume_role(const struct credprov_env *env, struct credprov *source,
+			     const struct credprov_role *role, struct credprov **ret)
+{
+	struct credprov *p;
+	int r;
+
+	if (!need_http(env) || !source || !role || !role->role_arn || !role->role_arn[0]) {
+		if (source)
+			prov_discard(source);
+		return S3G_EINVAL;
+	}
+	p = prov_alloc(env, CREDPROV_ASSUME_ROLE);
+	p->source = source;
+	p->role_arn = x_strdup(role->role_arn);
+	p->session_name = role->session_name && role->session_name[0] ? x_strdup(role->session_name) : NULL;
+	p->external_id = role->external_id && role->external_id[0] ? x_strdup(role->external_id) : NULL;
+	p->source_identity = role->source_identity && role->source_identity[0] ? x_strdup(role->source_identity) :
+			     NULL;
+	p->duration_seconds = role->duration_seconds;
+	r = make_sts_client(p, source);
+	if (r < 0) {
+		prov_discard(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+static int base_provider(const struct credprov_env *env, const struct cred_chain *ch, struct credprov **ret)
+{
+	switch (ch->base) {
+	case CRED_SOURCE_STATIC:
+		return credprov_new_static(env, ch->access_key_id, ch->secret_access_key, ch->session_token, ret);
+	case CRED_SOURCE_ENVIRONMENT:
+		return credprov_new_env(env, ret);
+	case CRED_SOURCE_WEB_IDENTITY:
+		return credprov_new_web_identity(env, ch->web_identity_token_file, ch->web_identity_role_arn,
+						 ch->web_identity_session_name, ret);
+	case CRED_SOURCE_PROCESS:
+		return credprov_new_process(env, ch->process_command, ret);
+	case CRED_SOURCE_CONTAINER:
+		return credprov_new_container(env, ret);
+	case CRED_SOURCE_IMDS:
+		return credprov_new_imds(env, ret);
+	default:
+		return S3G_ENOTFOUND;
+	}
+}
+
+static const char *env_or(const struct credprov_env *env, const char *name)
+{
+	endpoint_getenv_cb g = env->endpoints.getenv ? env->endpoints.getenv : endpoint_getenv_process;
+	const char *v = g(name, env->endpoints.getenv_user);
+
+	return v && v[0] ? v : NULL;
+}
+
+int credprov_new_profile(const struct credprov_env *env, const char *profile, const char *config_path,
+			 const char *credentials_path, struct credprov **ret, const char **ret_reason)
+{
+	struct profile_set set;
+	struct profile_error perr = {0};
+	struct cred_chain ch;
+	struct credprov *p = NULL;
+	const char *why = NULL, *home = env_or(env, "HOME");
+	char *cfg = NULL, *crd = NULL;
+	int r;
+
+	if (!env || !env->loop)
+		return S3G_EINVAL;
+	if (!profile)
+		profile = env_or(env, "AWS_PROFILE");
+	if (!profile)
+		profile = "default";
+	if (!config_path)
+		config_path = env_or(env, "AWS_CONFIG_FILE");
+	if (!config_path && home)
+		config_path = cfg = x_asprintf("%s/.aws/config", home);
+	if (!credentials_path)
+		credentials_path = env_or(env, "AWS_SHARED_CREDENTIALS_FILE");
+	if (!credentials_path && home)
+		credentials_path = crd = x_asprintf("%s/.aws/credentials", home);
+	profile_set_init(&set);
+	r = profile_load_files(&set, config_path, credentials_path, &perr);
+	if (r < 0) {
+		why = perr.reason ? perr.reason : "cannot read the shared config files";
+		r = S3G_ECONFIG;
+		goto out;
+	}
+	r = profile_resolve(&set, profile, &ch, &why);
+	if (r < 0)
+		goto out;
+	if (ch.base == CRED_SOURCE_NONE) {
+		why = "the profile has no credentials";
+		r = S3G_ENOTFOUND;
+		goto out;
+	}
+	r = base_provider(env, &ch, &p);
+	if (r < 0) {
+		why = "the profile's credential source is incomplete";
+		goto out;
+	}
+	for (size_t i = 0; i < ch.nhops; i++) {
+		struct credprov_role role = {
+			.role_arn = ch.hops[i].role_arn, .external_id = ch.hops[i].external_id,
+			.session_name = ch.hops[i].session_name,
+			.duration_seconds = ch.hops[i].duration_seconds > 0 ? (unsigned)ch.hops[i].duration_seconds : 0,
+		};
+
+		r = credprov_new_assume_role(env, p, &role, &p);
+		if (r < 0) {
+			p = NULL;
+			why = "bad role in the profile";
+			goto out;
+		}
+	}
+	*ret = p;
+out:
+	if (r < 0 && ret_reason)
+		*ret_reason = why;
+	profile_set_free(&set);
+	x_free(cfg);
+	x_free(crd);
+	return r;
+}
+
+int credprov_new_default(const struct credprov_env *env, struct credprov **ret, const char **ret_reason)
+{
+	const char *why = NULL;
+	int r;
+
+	if (!env || !env->loop)
+		return S3G_EINVAL;
+	if (env_or(env, "AWS_ACCESS_KEY_ID") || env_or(env, "AWS_SECRET_ACCESS_KEY"))
+		return credprov_new_env(env, ret);
+	if (env_or(env, "AWS_WEB_IDENTITY_TOKEN_FILE") && env_or(env, "AWS_ROLE_ARN"))
+		return credprov_new_web_identity(env, env_or(env, "AWS_WEB_IDENTITY_TOKEN_FILE"),
+						 env_or(env, "AWS_ROLE_ARN"), env_or(env, "AWS_ROLE_SESSION_NAME"), ret);
+	r = credprov_new_profile(env, NULL, NULL, NULL, ret, &why);
+	if (r != S3G_ENOTFOUND) {
+		if (r < 0 && ret_reason)
+			*ret_reason = why;
+		return r;
+	}
+	if (env_or(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || env_or(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+		return credprov_new_container(env, ret);
+	if (!env->http) {
+		if (ret_reason)
+			*ret_reason = "no credentials found (environment, profile, container)";
+		return S3G_ECREDS;
+	}
+	return credprov_new_imds(env, ret);
+}
+
 /* ---- close ------------------------------------------------------------------- */
 
 static void handle_closed(uv_handle_t *h)
@@ -446,20 +1249,58 @@ static void handle_closed(uv_handle_t *h)
 		p->close_cb(p, p->close_user);
 }
 
+static void sts_closed(struct aws_client *cl, void *user)
+{
+	struct credprov *p = user;
+
+	(void)cl;
+	handle_closed((uv_handle_t *)&p->refresh);
+}
+
+static void source_closed(struct credprov *src, void *user)
+{
+	struct credprov *p = user;
+
+	(void)src;
+	handle_closed((uv_handle_t *)&p->refresh);
+}
+
 static void close_handles(struct credprov *p)
 {
 	if (p->closing == 2)
 		return;
 	p->closing = 2;
 	uv_timer_stop(&p->refresh);
+	if (p->sts) {
+		p->open_handles++;
+		aws_client_close(p->sts, sts_closed, p);
+	}
+	if (p->source) {
+		p->open_handles++;
+		credprov_close(p->source, source_closed, p);
+	}
+	if (p->kind == CREDPROV_PROCESS)
+		uv_close((uv_handle_t *)&p->proc_timer, handle_closed);
 	uv_close((uv_handle_t *)&p->refresh, handle_closed);
 	uv_close((uv_handle_t *)&p->kick, handle_closed);
+}
+
+static void discard_closed(struct credprov *p, void *user)
+{
+	(void)user;
+	credprov_free(p);
+}
+
+/* A provider nobody will use (construction failed): close, then free. */
+static void prov_discard(struct credprov *p)
+{
+	credprov_close(p, discard_closed, NULL);
 }
 
 /* Handles still needed by a running fetch close when it ends (fetch_done). */
 static int fetch_busy(const struct credprov *p)
 {
-	return p->fetching;
+	return p->fetching && !p->sts;   /* an STS call ends when the client closes */
 }
 
 void credprov_close(struct credprov *p, credprov_close_cb cb, void *user)
@@ -470,8 +1311,13 @@ void credprov_close(struct credprov *p, credprov_close_cb cb, void *user)
 	p->close_cb = cb;
 	p->close_user = user;
 	uv_timer_stop(&p->refresh);
-	if (p->source)
-		credprov_close(p->source, NULL, NULL);
+	if (p->fetching) {
+		/* Stop what runs; its completion reports S3G_ECANCELLED. */
+		if (p->stage != STAGE_NONE && (p->kind == CREDPROV_CONTAINER || p->kind == CREDPROV_IMDS))
+			http_cancel(&p->req);
+		if (p->kind == CREDPROV_PROCESS && p->proc_pending > 0 && !p->proc_exited)
+			uv_process_kill(&p->proc, SIGKILL);
+	}
 	if (p->waiters || fetch_busy(p)) {
 		/* Waiters hear S3G_ECANCELLED on the next pass; handles close after. */
 		uv_timer_start(&p->kick, kick_fired, 0, 0);

@@ -47,7 +47,7 @@ struct fx_proc {
 	char dir[64];
 };
 
-static const char *fx_src(void)
+static inline const char *fx_src(void)
 {
 	const char *s = getenv("S3G_SOURCE_DIR");
 
@@ -55,7 +55,7 @@ static const char *fx_src(void)
 }
 
 /* Spawn argv (stdin /dev/null, stdout a pipe) and read its first stdout line. */
-static int fx_spawn(struct fx_proc *p, char *const argv[], const char *cwd, int timeout_ms)
+static inline int fx_spawn(struct fx_proc *p, char *const argv[], const char *cwd, int timeout_ms)
 {
 	posix_spawn_file_actions_t fa;
 	int out[2];
@@ -101,7 +101,7 @@ static int fx_spawn(struct fx_proc *p, char *const argv[], const char *cwd, int 
 	return -1;
 }
 
-static void fx_stop(struct fx_proc *p)
+static inline void fx_stop(struct fx_proc *p)
 {
 	if (p->pid > 0) {
 		kill(p->pid, SIGTERM);
@@ -115,7 +115,7 @@ static void fx_stop(struct fx_proc *p)
 }
 
 /* The S3 Control fake; extra args (NULL-terminated) appended. */
-static int fx_fake_start(struct fx_proc *p, char **extra)
+static inline int fx_fake_start(struct fx_proc *p, char **extra)
 {
 	char dir[1024], script[1100], portfile[128];
 	char *argv[32];
@@ -145,7 +145,7 @@ static int fx_fake_start(struct fx_proc *p, char **extra)
 	return p->port > 0 ? 0 : -1;
 }
 
-static size_t fx_write(char *d, size_t s, size_t n, void *u)
+static inline size_t fx_write(char *d, size_t s, size_t n, void *u)
 {
 	struct buf *b = u;
 
@@ -155,7 +155,7 @@ static size_t fx_write(char *d, size_t s, size_t n, void *u)
 }
 
 /* POST/GET the fake's control API; the answer (JSON text) into *ret (x_free). */
-static int fx_control(const struct fx_proc *p, const char *method, const char *path, const char *json, char **ret)
+static inline int fx_control(const struct fx_proc *p, const char *method, const char *path, const char *json, char **ret)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -187,7 +187,7 @@ static int fx_control(const struct fx_proc *p, const char *method, const char *p
 	return cr == CURLE_OK && code == 200 ? 0 : -1;
 }
 
-static void fx_config(const struct fx_proc *p, const char *json)
+static inline void fx_config(const struct fx_proc *p, const char *json)
 {
 	assert_int_equal(fx_control(p, "POST", "/__fake/config", json, NULL), 0);
 }
@@ -202,13 +202,13 @@ struct fx_loop {
 	int closed;
 };
 
-static void fx_guard_fired(uv_timer_t *t)
+static inline void fx_guard_fired(uv_timer_t *t)
 {
 	(void)t;
 	fail_msg("test step did not finish in time");
 }
 
-static void fx_loop_init(struct fx_loop *l)
+static inline void fx_loop_init(struct fx_loop *l)
 {
 	struct http_engine_opts o;
 
@@ -221,14 +221,14 @@ static void fx_loop_init(struct fx_loop *l)
 	assert_int_equal(http_engine_new(&l->loop, &o, &l->http), 0);
 }
 
-static void fx_tick(uv_timer_t *t)
+static inline void fx_tick(uv_timer_t *t)
 {
 	(void)t;
 }
 
 /* A completion may be delivered from a timer phase, after which
  * uv_run(UV_RUN_ONCE) would block in poll: the tick bounds that wait. */
-static void fx_run_until(struct fx_loop *l, const int *flag, int want, uint64_t timeout_ms)
+static inline void fx_run_until(struct fx_loop *l, const int *flag, int want, uint64_t timeout_ms)
 {
 	uv_timer_start(&l->guard, fx_guard_fired, timeout_ms, 0);
 	uv_timer_start(&l->tick, fx_tick, 1, 1);
@@ -238,25 +238,25 @@ static void fx_run_until(struct fx_loop *l, const int *flag, int want, uint64_t 
 	uv_timer_stop(&l->guard);
 }
 
-static void fx_count_close(struct http_engine *e, void *u)
+static inline void fx_count_close(struct http_engine *e, void *u)
 {
 	(void)e;
 	(*(int *)u)++;
 }
 
-static void fx_client_closed(struct aws_client *c, void *u)
+static inline void fx_client_closed(struct aws_client *c, void *u)
 {
 	(void)c;
 	(*(int *)u)++;
 }
 
-static void fx_prov_closed(struct credprov *p, void *u)
+static inline void fx_prov_closed(struct credprov *p, void *u)
 {
 	(void)p;
 	(*(int *)u)++;
 }
 
-static void fx_loop_done(struct fx_loop *l, struct aws_client *cl, struct credprov *prov)
+static inline void fx_loop_done(struct fx_loop *l, struct aws_client *cl, struct credprov *prov)
 {
 	int n = 0, want = 1;
 
@@ -281,7 +281,7 @@ static void fx_loop_done(struct fx_loop *l, struct aws_client *cl, struct credpr
 	assert_int_equal(uv_loop_close(&l->loop), 0);
 }
 
-static void fx_env_init(struct credprov_env *env, struct fx_loop *l)
+static inline void fx_env_init(struct credprov_env *env, struct fx_loop *l)
 {
 	memset(env, 0, sizeof(*env));
 	env->loop = &l->loop;
@@ -290,7 +290,7 @@ static void fx_env_init(struct credprov_env *env, struct fx_loop *l)
 }
 
 /* A client of the fake with static keys. */
-static struct aws_client *fx_client(struct fx_loop *l, const struct fx_proc *fake, struct credprov *prov,
+static inline struct aws_client *fx_client(struct fx_loop *l, const struct fx_proc *fake, struct credprov *prov,
 				    struct aws_client_opts *o_in)
 {
 	struct aws_client_opts o;
