@@ -775,6 +775,7 @@ static const struct field error_fields[] = {
 };
 static const struct field error_wrapper_fields[] = {
 	{"RequestId", F_STR, E(request_id), NULL},
+	{"RequestID", F_STR, E(request_id), NULL},    /* EC2-style <Response> */
 	{"HostId", F_STR, E(host_id), NULL},
 	FIELDS_END,
 };
@@ -797,35 +798,72 @@ void shapes_error_clear(struct shapes_error *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* The <Error> element of an error document, or NULL. Shapes seen from AWS
+ * and its emulators (botocore's parsers accept the same set):
+ *   <Error>…</Error>                                  S3, S3 Control
+ *   <ErrorResponse><Error>…</Error><RequestId/>       STS, query protocol
+ *   <ErrorResponse><Errors><Error>…</Error></Errors>  moto's query errors
+ *   <Response><Errors><Error>…</Error></Errors><RequestID/>   EC2 style
+ * *wrapper gets the element that may hold RequestId/HostId beside it. */
+static const struct xml_node *error_element(const struct xml_node *root, const struct xml_node **wrapper)
+{
+	const struct xml_node *e;
+
+	*wrapper = NULL;
+	if (strcmp(root->name, "Error") == 0)
+		return root;
+	if (strcmp(root->name, "ErrorResponse") != 0 && strcmp(root->name, "Response") != 0)
+		return NULL;
+	*wrapper = root;
+	e = xml_child(root, "Error");
+	if (!e)
+		e = xml_path(root, "Errors/Error");
+	return e;
+}
+
+/* Code without surrounding white space (pretty-printed documents); "" = missing. */
+static void trim_code(char *s)
+{
+	size_t a = 0, n;
+
+	if (!s)
+		return;
+	while (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r')
+		a++;
+	n = strlen(s + a);
+	while (n > 0 && (s[a + n - 1] == ' ' || s[a + n - 1] == '\t' || s[a + n - 1] == '\n' ||
+			 s[a + n - 1] == '\r'))
+		n--;
+	memmove(s, s + a, n);
+	s[n] = 0;
+}
+
 int shapes_parse_error(const char *body, size_t len, struct shapes_error *ret, struct xml_error *err)
 {
 	struct xml_doc *doc = NULL;
 	struct shapes_error e = {0};
-	const struct xml_node *root, *inner;
+	const struct xml_node *root, *inner, *wrapper;
 	int r = load(body, len, &doc, err);
 
 	if (r < 0)
 		return r;
 	root = xml_root(doc);
-	if (strcmp(root->name, "ErrorResponse") == 0) {
-		inner = xml_child(root, "Error");
-		if (!inner) {
-			reason(err, "ErrorResponse without Error");
-			r = S3G_EPARSE;
-			goto out;
-		}
-	} else if (strcmp(root->name, "Error") == 0) {
-		inner = root;
-	} else {
-		reason(err, "not an error document (root %.40s)", root->name);
+	inner = error_element(root, &wrapper);
+	if (!inner) {
+		if (wrapper)
+			reason(err, "%s without Error", root->name);
+		else
+			reason(err, "not an error document (root %.40s)", root->name);
 		r = S3G_EPARSE;
 		goto out;
 	}
 	r = fill(inner, error_fields, &e, err);
-	if (r == 0 && inner != root)
-		r = fill(root, error_wrapper_fields, &e, err);   /* first wins: Error's own RequestId */
-	if (r == 0)
-		r = need(e.code, "Error/Code", err);
+	if (r == 0 && wrapper)
+		r = fill(wrapper, error_wrapper_fields, &e, err);   /* first wins: Error's own RequestId */
+	if (r < 0)
+		goto out;
+	trim_code(e.code);
+	r = need(e.code, "Error/Code", err);
 	if (r < 0)
 		goto out;
 	if (e.server_time && isotime_parse(e.server_time, strlen(e.server_time), &e.server_time_ms) < 0)

@@ -192,8 +192,10 @@ struct shapes_error {
 	char *bucket;                /* Bucket */
 };
 
-/* <ErrorResponse><Error>…</Error><RequestId/></ErrorResponse> or a bare <Error>.
- * S3G_EPARSE for any other root or without a Code. */
+/* A bare <Error> (S3, S3 Control), <ErrorResponse><Error>…</Error><RequestId/>
+ * (STS), <ErrorResponse><Errors><Error>… (moto) or <Response><Errors><Error>…
+ * <RequestID/> (EC2 style). Code is trimmed of white space. S3G_EPARSE for
+ * any other root or without a non-empty Code. */
 int shapes_parse_error(const char *body, size_t len, struct shapes_error *ret, struct xml_error *err) S3G_WUR;
 void shapes_error_clear(struct shapes_error *e);
 

@@ -506,6 +506,38 @@ static void test_errors(void **state)
 	assert_null(er.request_id);
 	shapes_error_clear(&er);
 
+	/* moto's query-protocol errors (STS, IAM), byte for byte as moto_server 5.2.1 sends them. */
+	{
+		static const char moto[] =
+			"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ErrorResponse><Errors><Error><Code>"
+			"SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the "
+			"signature you provided. Check your AWS Secret Access Key and signing method. Consult the service "
+			"documentation for details.</Message><Type>Sender</Type></Error></Errors></ErrorResponse>";
+		static const char ec2[] =
+			"<Response><Errors><Error><Code>AuthFailure</Code><Message>m</Message></Error></Errors>"
+			"<RequestID>ec2-req</RequestID></Response>";
+		static const char padded[] = "<Error>\n  <Code>\n    SlowDown\n  </Code>\n</Error>";
+
+		assert_int_equal(shapes_parse_error(moto, strlen(moto), &er, &e), 0);
+		assert_string_equal(er.code, "SignatureDoesNotMatch");
+		assert_string_equal(er.type, "Sender");
+		assert_true(strncmp(er.message, "The request signature we calculated", 35) == 0);
+		shapes_error_clear(&er);
+		assert_int_equal(shapes_parse_error(ec2, strlen(ec2), &er, &e), 0);
+		assert_string_equal(er.code, "AuthFailure");
+		assert_string_equal(er.request_id, "ec2-req");
+		shapes_error_clear(&er);
+		assert_int_equal(shapes_parse_error(padded, strlen(padded), &er, &e), 0);
+		assert_string_equal(er.code, "SlowDown");
+		shapes_error_clear(&er);
+		assert_int_equal(shapes_parse_error("<Error><Code> </Code></Error>", 29, &er, &e), S3G_EPARSE);
+		assert_int_equal(shapes_parse_error("<Response><Errors/></Response>", 30, &er, &e), S3G_EPARSE);
+		assert_non_null(strstr(e.reason, "Response without Error"));
+		assert_int_equal(shapes_parse_error("<ErrorResponse><Errors><Error><Message>m</Message></Error></Errors>"
+						    "</ErrorResponse>", 83, &er, &e), S3G_EPARSE);
+		assert_null(er.code);
+	}
+
 	assert_int_equal(shapes_parse_error("<ErrorResponse><RequestId>x</RequestId></ErrorResponse>", 55, &er, &e),
 			 S3G_EPARSE);
 	assert_non_null(strstr(e.reason, "without Error"));
