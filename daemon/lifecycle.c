@@ -227,11 +227,28 @@ static void retry_later(struct rint *ri, void (*cb)(struct rint *))
 
 static bool transient(const struct raws_result *res)
 {
+	if (res->status == S3G_ECREDS)
+		return false;   /* no credentials: retrying at once will not help */
 	return plan_classify(PLAN_DELETE, (int)res->http_code, res->code, res->message, 0, 0, 0) ==
 	       PLAN_CLASS_RETRY;
 }
 
 static void run_step(struct rint *ri);
+static void finish_tests(struct rint *ri);
+
+/* The credentials could not be had (AssumeRole refused, empty chain): test
+ * t fails with the reason and the tests after it cannot run. */
+static bool creds_failed(struct rint *ri, int t, const struct raws_result *res)
+{
+	if (res->status != S3G_ECREDS)
+		return false;
+	set_test(ri, t, RLC_FAILED, res->error);
+	for (int k = t + 1; k < RLC_TESTS; k++)
+		set_test(ri, k, RLC_SKIPPED, "no usable AWS credentials");
+	ri->lc_step = RLC_TESTS;
+	finish_tests(ri);
+	return true;
+}
 
 /* Common handling of one test's call: retry transient failures, else record. */
 static bool lc_retry(struct rint *ri, const struct raws_result *res)
@@ -254,7 +271,7 @@ static void on_caller(const struct raws_result *res, void *out, void *user)
 		rint_maybe_free(ri);
 		return;
 	}
-	if (lc_retry(ri, res))
+	if (lc_retry(ri, res) || creds_failed(ri, T_CALLER, res))
 		return;
 	if (res->status < 0) {
 		set_test(ri, T_CALLER, RLC_FAILED, res->error);
@@ -280,7 +297,7 @@ static void on_instance(const struct raws_result *res, void *out, void *user)
 		rint_maybe_free(ri);
 		return;
 	}
-	if (lc_retry(ri, res))
+	if (lc_retry(ri, res) || creds_failed(ri, T_INSTANCE, res))
 		return;
 	if (res->status < 0) {
 		set_test(ri, T_INSTANCE, RLC_FAILED, res->error);
@@ -301,7 +318,7 @@ static void on_objects(const struct raws_result *res, void *out, void *user)
 		rint_maybe_free(ri);
 		return;
 	}
-	if (lc_retry(ri, res))
+	if (lc_retry(ri, res) || creds_failed(ri, T_PATH, res))
 		return;
 	set_test(ri, T_PATH, res->status < 0 ? RLC_FAILED : RLC_PASSED, res->status < 0 ? res->error : NULL);
 	ri->lc_step++;
@@ -319,7 +336,7 @@ static void on_locations(const struct raws_result *res, void *out, void *user)
 		rint_maybe_free(ri);
 		return;
 	}
-	if (lc_retry(ri, res))
+	if (lc_retry(ri, res) || creds_failed(ri, T_LOCATION, res))
 		return;
 	if (res->status < 0) {
 		set_test(ri, T_LOCATION, RLC_FAILED, res->error);

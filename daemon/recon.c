@@ -1,7 +1,8 @@
 /* recon.c — the reconciler (see recon.h): integrations, passes, the
  * worker-thread database jobs, the step executor and the results. The
  * integration lifecycle (validation, location create/delete) is in
- * daemon/lifecycle.c; AWS calls in daemon/recon_aws.c. */
+ * daemon/lifecycle.c; AWS calls in daemon/recon_aws.c (one credential
+ * provider and client per integration, kept across passes). */
 #include "daemon/recon.h"
 
 #include <stdio.h>
@@ -433,10 +434,56 @@ static void on_rint_closed(uv_handle_t *h)
 	recond_maybe_free_glue(g);
 }
 
+static void glue_aws_gone(struct rglue *g);
+
+static void on_rint_aws_closed(struct raws *a, void *user)
+{
+	struct rint *ri = user;
+
+	raws_free(a);
+	ri->aws = NULL;
+	ri->aws_closing = false;
+	glue_aws_gone(ri->g);
+	rint_maybe_free(ri);
+}
+
+/* Cancel its calls (their callbacks see g->closing or ri->dead), close the
+ * client and the provider; rint_maybe_free runs again after. */
+static void rint_aws_close(struct rint *ri)
+{
+	if (!ri->aws || ri->aws_closing)
+		return;
+	ri->aws_closing = true;
+	raws_close(ri->aws, on_rint_aws_closed, ri);
+}
+
+static void on_retired_aws_closed(struct raws *a, void *user)
+{
+	raws_free(a);
+	glue_aws_gone(user);
+}
+
+/* A provider replaced (auth config changed, SIGHUP): nothing of the
+ * integration waits on it any more. */
+static void rint_aws_retire(struct rint *ri)
+{
+	struct raws *a = ri->aws;
+
+	if (!a || ri->aws_closing)
+		return;
+	ri->aws = NULL;
+	ri->aws_stale = false;
+	raws_close(a, on_retired_aws_closed, ri->g);
+}
+
 void rint_maybe_free(struct rint *ri)
 {
-	if (!(ri->g->closing || ri->dead) || ri->job_running || ri->freeing || (ri->aws && raws_in_flight(ri->aws)))
+	if (!(ri->g->closing || ri->dead) || ri->job_running || ri->freeing)
 		return;
+	if (ri->aws) {
+		rint_aws_close(ri);
+		return;
+	}
 	ri->freeing = true;
 	rint_pass_clear(ri);
 	rint_batch_free(ri->batch);
@@ -555,10 +602,6 @@ void rint_pass_clear(struct rint *ri)
 	if (ri->have_pool) {
 		intern_free(&ri->pool);
 		ri->have_pool = false;
-	}
-	if (ri->aws && raws_in_flight(ri->aws) == 0) {
-		raws_free(ri->aws);
-		ri->aws = NULL;
 	}
 	ri->exec_active = false;
 	ri->total = ri->done = 0;
@@ -899,6 +942,15 @@ static void on_list_page(const struct raws_result *res, void *out, void *user)
 		enum plan_class c = plan_classify(PLAN_DELETE, (int)res->http_code, res->code, res->message, 0, 0, 0);
 
 		ri->list_fails++;
+		if (res->status == S3G_ECREDS) {
+			/* No credentials (AssumeRole refused, chain empty): the pass
+			 * backoff retries; say why on the integration. */
+			ri->pass_failed = true;
+			rint_set_error(ri, res->error);
+			rint_health_error(ri, res->error);
+			rint_pass_done(ri);
+			return;
+		}
 		if ((c == PLAN_CLASS_RETRY) && ri->list_fails < STEP_RETRY_MAX && !ri->g->stopping) {
 			uint64_t d = 100u << (ri->list_fails < 8 ? ri->list_fails : 8);
 
@@ -955,6 +1007,7 @@ int rint_make_aws(struct rint *ri)
 	const struct config *cfg = ri->g->d->cfg;
 	const struct recon_integration *it = &ri->in.integ;
 	struct raws_opts o = {
+		.loop = ri->g->loop,
 		.http = ri->g->http,
 		.account = it->d.account,
 		.region = it->d.region,
@@ -962,43 +1015,81 @@ int rint_make_aws(struct rint *ri)
 		.sts_url = config_str(cfg, CONFIG_AWS_ENDPOINT_URL_STS),
 		.s3_url = config_str(cfg, CONFIG_AWS_ENDPOINT_URL_S3),
 		.timeout_ms = (uint64_t)config_int(cfg, CONFIG_AWS_REQUEST_TIMEOUT),
+		.role_arn = it->role_to_assume,
+		.external_id = it->external_id,
+		.session_name = it->role_session_name,
 	};
+	char fp[RAWS_FINGERPRINT_SIZE], session[64], n[24];
+	const char *why = NULL;
 	int r;
 
-	if (ri->aws)
-		return 0;
 	if (!*o.s3control_url)
 		o.s3control_url = config_str(cfg, CONFIG_AWS_ENDPOINT_URL);
+	if (!o.session_name || !*o.session_name) {
+		snprintf(session, sizeof(session), "s3grantd-integration-%lld", (long long)ri->iid);
+		o.session_name = session;
+	}
 	if (it->auth == RECON_AUTH_ACCESS_KEY) {
 		if (!it->secret_access_key) {
-			rint_set_error(ri, it->has_secret ? "the secret access key does not open with the secrets key"
-							  : "no secret access key");
+			const char *m = it->has_secret ? "authenticationType accessKey: the secret access key does not open "
+							 "with the daemon's secrets key"
+						       : "authenticationType accessKey: no secret access key stored";
+
+			rint_set_error(ri, m);
+			rint_aws_retire(ri);
 			return S3G_ECREDS;
 		}
+		o.auth = RAWS_AUTH_STATIC;
 		o.access_key_id = it->access_key_id;
 		o.secret_access_key = it->secret_access_key;
 	} else if (*config_str(cfg, CONFIG_AWS_ACCESS_KEY_ID)) {
+		o.auth = RAWS_AUTH_STATIC;     /* auto: the daemon's own key from [aws] */
 		o.access_key_id = config_str(cfg, CONFIG_AWS_ACCESS_KEY_ID);
 		o.secret_access_key = config_str(cfg, CONFIG_AWS_SECRET_ACCESS_KEY);
+	} else {
+		o.auth = RAWS_AUTH_DEFAULT;    /* auto: the AWS default chain */
 	}
-	r = raws_new(&o, &ri->aws);
+	raws_opts_fingerprint(&o, fp);
+	if (ri->aws && !ri->aws_stale && strcmp(fp, ri->aws_fp) == 0)
+		return 0;
+	if (ri->aws && raws_in_flight(ri->aws))
+		return 0;   /* cannot happen between passes; keep the old one rather than cut calls */
+	rint_aws_retire(ri);
+	r = raws_new(&o, &ri->aws, &why);
 	if (r < 0) {
-		rint_set_error(ri, "cannot set up the AWS endpoints");
-		return r;
-	}
-	if (!raws_has_creds(ri->aws)) {
-		rint_set_error(ri, "no AWS credentials (authenticationType auto: none in the daemon's environment)");
-		raws_free(ri->aws);
+		char *m = x_asprintf("authenticationType %s%s: %s", recon_auth_name(it->auth),
+				     o.role_arn && *o.role_arn ? " + awsRoleToAssume" : "", why ? why : err_str(r));
+
+		rint_set_error(ri, m);
+		x_free(m);
 		ri->aws = NULL;
 		return S3G_ECREDS;
 	}
+	ri->g->aws_open++;
+	memcpy(ri->aws_fp, fp, sizeof(fp));
+	log_info(NULL, LOG_FIELDS({ "integration", log_int(n, sizeof(n), ri->iid) },
+				  { "credentials", raws_auth_label(ri->aws) },
+				  { "role", o.role_arn && *o.role_arn ? o.role_arn : NULL }),
+		 "AWS credentials set up for the integration");
 	return 0;
+}
+
+void rint_health_error(struct rint *ri, const char *err)
+{
+	struct cbatch *b = cur_batch(ri);
+
+	if (!b->has_health) {
+		b->has_health = true;
+		b->health = recon_health_keep();
+	}
+	b->health.last_error = rint_batch_str(b, err ? err : "");
 }
 
 void rint_reconcile(struct rint *ri)
 {
 	if (rint_make_aws(ri) < 0) {
 		ri->pass_failed = true;
+		rint_health_error(ri, ri->pass_error);
 		rint_pass_done(ri);
 		return;
 	}
@@ -1388,6 +1479,11 @@ static void on_step_done(const struct raws_result *res, void *out, void *user)
 			step_ok(ri, i);
 		}
 		maybe_flush(ri);
+		goto next;
+	}
+	if (res->status == S3G_ECREDS) {
+		/* No credentials: not this step's fault; the pass backoff retries. */
+		step_fail(ri, i, F_TRANSIENT, res->error);
 		goto next;
 	}
 	{
@@ -1876,9 +1972,23 @@ int recond_start(struct daemon *d)
 	return 0;
 }
 
+/* Settings are read from d->cfg when used. Credential providers are
+ * rebuilt (shared config files, environment and [aws] keys read afresh):
+ * idle ones now, busy ones at their next pass. */
 void recond_apply(struct daemon *d)
 {
-	(void)d;   /* every setting is read from d->cfg when used */
+	struct rglue *g = d->recon;
+
+	if (!g || g->closing)
+		return;
+	for (struct rint *ri = g->ints; ri; ri = ri->next) {
+		if (!ri->aws)
+			continue;
+		if (!ri->in_pass && raws_in_flight(ri->aws) == 0)
+			rint_aws_retire(ri);
+		else
+			ri->aws_stale = true;
+	}
 }
 
 void recond_stop(struct daemon *d)
@@ -1916,9 +2026,25 @@ static void on_http_closed(struct http_engine *eng, void *user)
 	recond_maybe_free_glue(g);
 }
 
+/* The engine closes after the last client and provider using it. */
+static void glue_maybe_close_http(struct rglue *g)
+{
+	if (!g->closing || g->http_closing || g->aws_open)
+		return;
+	g->http_closing = true;
+	http_engine_close(g->http, on_http_closed, g);
+}
+
+static void glue_aws_gone(struct rglue *g)
+{
+	g->aws_open--;
+	glue_maybe_close_http(g);
+	recond_maybe_free_glue(g);
+}
+
 void recond_maybe_free_glue(struct rglue *g)
 {
-	if (!g->closing || g->pending_closes || !g->http_closed || g->disc_busy || g->ints)
+	if (!g->closing || g->pending_closes || !g->http_closed || g->disc_busy || g->ints || g->aws_open)
 		return;
 	if (g->freed)
 		return;
@@ -1947,7 +2073,10 @@ void recond_close(struct daemon *d)
 	g->pending_closes = 2;
 	uv_close((uv_handle_t *)&g->disc_timer, on_glue_handle_closed);
 	uv_close((uv_handle_t *)&g->progress_timer, on_glue_handle_closed);
-	http_engine_close(g->http, on_http_closed, g);
+	/* Cancel every integration's calls first (callbacks on later passes). */
+	for (ri = g->ints; ri; ri = ri->next)
+		rint_aws_close(ri);
+	glue_maybe_close_http(g);
 	for (ri = g->ints; ri; ri = next) {
 		next = ri->next;
 		rint_maybe_free(ri);

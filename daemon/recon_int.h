@@ -39,7 +39,8 @@ struct rglue {
 	struct secrets_key key;
 	bool have_key;
 	struct http_engine *http;
-	bool http_closed;
+	bool http_closing, http_closed;
+	unsigned aws_open;             /* raws built and not yet freed (the engine closes after them) */
 	struct rint *ints;
 	struct watch *w;               /* the watcher whose items we hold */
 	uv_timer_t disc_timer;
@@ -160,7 +161,10 @@ struct rint {
 	unsigned terminal_errors;
 	struct limit lim;
 	bool lim_init;
-	struct raws *aws;
+	struct raws *aws;              /* kept across passes; rebuilt when aws_fp changes */
+	char aws_fp[RAWS_FINGERPRINT_SIZE];
+	bool aws_stale;                /* SIGHUP: rebuild at the next pass */
+	bool aws_closing;
 	struct cbatch *batch;
 	/* listing */
 	struct rlisted *listed;
@@ -207,6 +211,9 @@ const char *rint_batch_str(struct cbatch *b, const char *s);
 void recond_progress(struct rglue *g, bool force);
 void recond_maybe_free_glue(struct rglue *g);
 void recond_lc_timer(struct rint *ri, uint64_t ms);
+/* A pass failed before reaching the end (credentials, listing): record
+ * the reason as the integration's health last_error too. */
+void rint_health_error(struct rint *ri, const char *err);
 
 /* lifecycle.c */
 bool lifecycle_revalidate_due(struct rint *ri);
