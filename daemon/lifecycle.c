@@ -186,6 +186,8 @@ static void transition_after(struct dbjob *j)
 		}
 		if (j->tr.to == RECON_DELETED)
 			ri->resync_at = 0;
+		if (j->tr.to == RECON_DELETED || j->tr.to == RECON_CREATE_ERROR || j->tr.to == RECON_EDIT_ERROR)
+			rint_aws_retire(ri);   /* no more calls until an edit or a new pass needs them */
 	}
 	lifecycle_clear(ri);
 	rint_pass_done(ri);

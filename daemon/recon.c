@@ -463,14 +463,19 @@ static void on_retired_aws_closed(struct raws *a, void *user)
 	glue_aws_gone(user);
 }
 
-/* A provider replaced (auth config changed, SIGHUP): nothing of the
- * integration waits on it any more. */
-static void rint_aws_retire(struct rint *ri)
+/* A provider replaced (auth config changed, SIGHUP) or no longer needed
+ * (deleted, disabled, createError, editError): closed now when idle, else
+ * at the next pass. */
+void rint_aws_retire(struct rint *ri)
 {
 	struct raws *a = ri->aws;
 
 	if (!a || ri->aws_closing)
 		return;
+	if (raws_in_flight(a)) {
+		ri->aws_stale = true;
+		return;
+	}
 	ri->aws = NULL;
 	ri->aws_stale = false;
 	raws_close(a, on_retired_aws_closed, ri->g);
@@ -696,6 +701,7 @@ static void load_after(struct dbjob *j)
 		rint_reconcile(ri);
 		return;
 	default:
+		rint_aws_retire(ri);   /* deleted, disabled, createError, editError */
 		pass_end(ri);
 		return;
 	}
@@ -840,9 +846,14 @@ static void pass_end(struct rint *ri)
 	pass_start(ri);
 }
 
+static bool batch_pending(const struct rint *ri)
+{
+	return rint_batch_size(ri->batch) || (ri->batch && ri->batch->has_health);
+}
+
 void rint_pass_done(struct rint *ri)
 {
-	if (rint_batch_size(ri->batch) || ri->commits_running) {
+	if (batch_pending(ri) || ri->commits_running) {
 		rint_flush(ri, rint_pass_done_flushed);
 		return;
 	}
@@ -851,7 +862,7 @@ void rint_pass_done(struct rint *ri)
 
 void rint_pass_done_flushed(struct rint *ri)
 {
-	if (ri->commits_running || rint_batch_size(ri->batch)) {
+	if (ri->commits_running || batch_pending(ri)) {
 		if (!ri->commits_running)
 			rint_flush(ri, rint_pass_done_flushed);
 		return;   /* the last commit's then() comes back here */
@@ -1055,6 +1066,7 @@ int rint_make_aws(struct rint *ri)
 	if (ri->aws && raws_in_flight(ri->aws))
 		return 0;   /* cannot happen between passes; keep the old one rather than cut calls */
 	rint_aws_retire(ri);
+	ri->aws_stale = false;
 	r = raws_new(&o, &ri->aws, &why);
 	if (r < 0) {
 		char *m = x_asprintf("authenticationType %s%s: %s", recon_auth_name(it->auth),

@@ -195,6 +195,9 @@ void rint_pass_done(struct rint *ri);
 void rint_pass_done_flushed(struct rint *ri);
 void rint_reconcile(struct rint *ri);
 int rint_make_aws(struct rint *ri);
+/* Close the integration's AWS client and provider (now when idle, else at
+ * its next pass); the next rint_make_aws builds a new one. */
+void rint_aws_retire(struct rint *ri);
 const char *rint_location_id(const struct rint *ri);
 void rint_maybe_free(struct rint *ri);
 int64_t rint_wall_ms(void);

@@ -19,7 +19,10 @@ credentials before the fake knows them.
     AssumeRole with ExternalId = tenant id: the integration is enabled, the
     caller-identity test names the assumed role and its s3grantd-* session,
     a subscription's grant is created with the session credentials and the
-    provider is kept across passes (one AssumeRole for all of them);
+    provider is kept across passes (one AssumeRole for all of them); when the
+    ExternalId changes the provider is rebuilt: STS refuses, the grant waits
+    and the integration's health names the refused AssumeRole; set back, it
+    is rebuilt again and the grant is made;
   - the [aws] key + a wrong ExternalId: createError with a status message
     naming AssumeRole and AccessDenied, and no secret anywhere.
 
@@ -44,6 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reconlib import ACCOUNT, Env, S3ControlFake, gkey, wait_until  # noqa: E402
 
 ALICE = "arn:aws:iam::%s:user/alice" % ACCOUNT
+BOB = "arn:aws:iam::%s:role/analyst-bob" % ACCOUNT
 ROLE_NAME = "s3grantd-integration"
 ROLE_ARN = "arn:aws:iam::%s:role/%s" % (ACCOUNT, ROLE_NAME)
 SETUP_CALLS = 4
@@ -233,8 +237,32 @@ class ReconAuth(unittest.TestCase):
         self.assertEqual(form["RoleSessionName"], session)
         line = d.wait_log("AWS credentials set up")
         self.assertIn("AWS default chain + AssumeRole", line)
+
+        # The auth config changes (ExternalId): the provider is rebuilt, STS
+        # refuses, the grant waits and the integration's health says why.
+        e.sql("UPDATE s3grant.integrations SET external_id = 'not-the-tenant' WHERE id = %d" % iid)
+        e.user("bob", BOB)
+        e.subscribe("bob", ds, "write")
+        err = wait_until(lambda: "AccessDenied" in self.last_error(iid) and self.last_error(iid), 30,
+                         "health last_error naming the refused AssumeRole")
+        self.assertIn("AssumeRole", err)
+        self.assertIn(("not-the-tenant", 403), [(f["ExternalId"], s) for f, s in self.sts.calls])
+        self.assertEqual(len(self.fake.grants()), 1)
+        self.assertIn("AccessDenied", e.ctl("status", code=None))
+        # ... and back: rebuilt again, the grant follows.
+        e.sql("UPDATE s3grant.integrations SET external_id = NULL WHERE id = %d" % iid)
+        want = sorted([(ALICE, "READ", "s3://research-data/demographics*"),
+                       (BOB, "READWRITE", "s3://research-data/demographics*")])
+        wait_until(lambda: sorted(gkey(g) for g in self.fake.grants()) == want, 60, "bob's grant created")
+        ok = [f for f, s in self.sts.calls if s == 200]
+        self.assertEqual([f["ExternalId"] for f in ok], [self.tenant, self.tenant])
+        wait_until(lambda: self.last_error(iid) == "", 30, "health error cleared")
         for s in [self.secret] + self.sts.issued:
             self.assertNotIn(s, d.stderr)
+
+    def last_error(self, iid):
+        return self.e.sql("SELECT coalesce(last_error, '') FROM s3grant.integration_health WHERE integration_id = %d"
+                          % iid).strip()
 
     def test_wrong_external_id_is_a_clear_error(self):
         e = self.e
