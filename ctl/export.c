@@ -5,18 +5,21 @@
  * plus optional kmsKeyId, timeOfDay ("HH:MM") and timezone (IANA name). The
  * secret is sealed (store/secrets.h) before it reaches the database and
  * printed as "<REDACTED>". Saving runs the field checks here, then
- * validate_with_aws() (the AWS-side check), then the upsert. */
+ * validate_with_aws() (the AWS-side check, exit code 6 when it fails),
+ * then the upsert. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <uv.h>
 #include <yajl/yajl_tree.h>
 
 #include "core/buf.h"
 #include "core/schedule.h"
 #include "core/xalloc.h"
 #include "ctl/ctl.h"
+#include "daemon/export_s3.h"
 #include "store/export.h"
 #include "store/secrets.h"
 
@@ -83,14 +86,112 @@ static int field(struct ctl *c, yajl_val root, const char *key, const char **ret
 	return CTL_OK;
 }
 
-/* The AWS-side validation on save: the credentials (or AssumeRole with
- * ExternalId = the tenant id) work and ListObjectsV2 on bucket/path
- * succeeds, each failure naming what to fix. It needs the AWS client (S3 +
- * STS) that is not part of s3grantctl yet: until then this is the one place
- * to add it, and saving proceeds after the local checks. */
+/* The AWS-side check on save: the credentials work (GetCallerIdentity, or
+ * AssumeRole with ExternalId = the tenant id, signed by the credentials
+ * s3grantctl finds in its environment: the default chain) and ListObjectsV2
+ * on bucket/path works. daemon/export_s3.c does the calls on a private
+ * loop; each failure is one line naming what to fix, exit code
+ * CTL_AWS_CHECK. "--no-verify" (after "--" until s3grantctl's option
+ * parser knows it) skips the check: configure first, print the policies
+ * with `s3grantctl policy export`, create them, then set again. */
+#define CTL_AWS_CHECK 6   /* belongs in ctl.h's exit codes */
+
+struct check_state {
+	bool done;
+	int status;
+	char *identity;
+	char error[2048];
+};
+
+static void on_checked(void *ud, int status, const char *identity, const char *error)
+{
+	struct check_state *st = ud;
+
+	st->done = true;
+	st->status = status;
+	st->identity = identity ? x_strdup(identity) : NULL;
+	snprintf(st->error, sizeof(st->error), "%s", error ? error : err_str(status));
+}
+
+static void on_x_closed(void *ud)
+{
+	*(bool *)ud = true;
+}
+
+/* ctl_fail() knows codes up to CTL_CONFLICT: the check's own report. */
+static int check_fail(struct ctl *c, const char *msg)
+{
+	if (c->json) {
+		yajl_gen g = ctl_gen();
+
+		yajl_gen_map_open(g);
+		ctl_gen_str(g, "statusCode");
+		yajl_gen_integer(g, 400);
+		ctl_gen_kv(g, "error", "Bad Request");
+		ctl_gen_kv(g, "message", msg);
+		yajl_gen_map_close(g);
+		ctl_gen_print(g);
+	} else {
+		fprintf(stderr, "s3grantctl: export-config not saved: %s\n", msg);
+	}
+	return CTL_AWS_CHECK;
+}
+
+static bool no_verify(const struct ctl *c)
+{
+	for (int i = 0; i < c->argc; i++)
+		if (strcmp(c->argv[i], "--no-verify") == 0)
+			return true;
+	return false;
+}
+
 static int validate_with_aws(struct ctl *c, const struct exportdb_config *cfg, const char *secret)
 {
-	return CTL_OK;
+	struct exportdb_config probe = *cfg;
+	struct check_state st = { 0 };
+	struct export_s3_opts so = { .timeout_ms = 30000, .max_attempts = 3 };
+	struct export_s3 *x = NULL;
+	struct pgerr err;
+	char *tenant = NULL;
+	bool closed = false;
+	uv_loop_t loop;
+	int r, code = CTL_OK;
+
+	if (no_verify(c))
+		return CTL_OK;
+	if (cfg->auth == EXPORTDB_AUTH_ASSUME_ROLE && !cfg->external_id) {
+		r = exportdb_tenant_id(c->conn, &tenant, &err);
+		if (r < 0)
+			return ctl_fail(c, ctl_code(r), "%s", err.message);
+		probe.tenant_id = tenant;
+	}
+	r = uv_loop_init(&loop);
+	if (r < 0) {
+		x_free(tenant);
+		return ctl_fail(c, CTL_FAIL, "cannot start the AWS check: %s", uv_strerror(r));
+	}
+	r = export_s3_new(&loop, &so, &x);
+	if (r == 0)
+		r = export_s3_check(x, &probe, secret, on_checked, &st);
+	if (r < 0) {
+		code = ctl_fail(c, CTL_FAIL, "cannot start the AWS check: %s", err_str(r));
+		st.done = true;
+	}
+	while (!st.done && uv_run(&loop, UV_RUN_ONCE))
+		;
+	if (x)
+		export_s3_close(x, on_x_closed, &closed);
+	while (x && !closed && uv_run(&loop, UV_RUN_ONCE))
+		;
+	uv_loop_close(&loop);
+	if (code == CTL_OK && st.status < 0)
+		code = check_fail(c, st.error);
+	else if (code == CTL_OK && !c->json)
+		printf("verified: %s can list s3://%s/%s\n", st.identity ? st.identity : "the credentials",
+		       cfg->bucket, cfg->path ? cfg->path : "");
+	x_free(st.identity);
+	x_free(tenant);
+	return code;
 }
 
 static int seal(struct ctl *c, const char *secret, struct exportdb_config *cfg)
