@@ -37,6 +37,9 @@ const { SignatureV4, getCanonicalHeaders } = require('@smithy/signature-v4');
 const { Hash } = require('@smithy/hash-node');
 
 const Sha256 = Hash.bind(null, 'sha256');
+/* One-shot digest: crypto.hash (Node >= 20.12) skips the Hash object per call. */
+const digest = crypto.hash ? (alg, data, enc) => crypto.hash(alg, data, enc) :
+	(alg, data, enc) => crypto.createHash(alg).update(data).digest(enc);
 const XMLNS = 'http://awss3control.amazonaws.com/doc/2018-08-20/';
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const MAX_BODY = 1 << 20;
@@ -272,7 +275,7 @@ function liveTombstones(inst, now) {
 
 function logMutation(ctx, status, code) {
 	const e = {
-		seq: logBase + log.length, time: new Date(nowMs()).toISOString(), op: ctx.op,
+		seq: logBase + log.length, time: nowMs(), op: ctx.op,	/* ms; ISO on read */
 		status, code: code || null, request_id: ctx.rid, account: ctx.account || null,
 		region: ctx.region || null,
 	};
@@ -613,20 +616,17 @@ const signer = new SignatureV4({
 });
 
 /* Derived signing keys, "akid/yyyymmdd/region" -> Buffer; cleared when credentials
- * change. Bounded: a flood of distinct scopes just empties it. */
+ * change. Bounded: a flood of distinct scopes just empties it. The signer derives
+ * them (asynchronously) on a miss; a hit costs one Map lookup, so the usual request
+ * is verified without leaving the current tick. */
 const signingKeys = new Map();
 
-async function signingKey(ak, c, region, sdate) {
-	const k = ak + '/' + sdate + '/' + region;
-	let key = signingKeys.get(k);
-	if (key === undefined) {
-		key = Buffer.from(await signer.getSigningKey({ accessKeyId: ak, secretAccessKey: c.secret },
-			region, sdate, 's3'));
-		if (signingKeys.size >= 4096)
-			signingKeys.clear();
-		signingKeys.set(k, key);
-	}
-	return key;
+async function deriveSigningKey(ak, c, region, sdate) {
+	const key = Buffer.from(await signer.getSigningKey({ accessKeyId: ak, secretAccessKey: c.secret },
+		region, sdate, 's3'));
+	if (signingKeys.size >= 4096)
+		signingKeys.clear();
+	signingKeys.set(ak + '/' + sdate + '/' + region, key);
 }
 
 const AUTH_RE = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/;
@@ -638,18 +638,21 @@ function malformed(msg) {
 
 /* Re-sign the request as received: the request's own x-amz-date and scope, exactly
  * its SignedHeaders (getCanonicalHeaders with them as the signable set), its path as
- * sent and its x-amz-content-sha256 as the payload hash. */
-async function resign(ak, c, request, signedSet, amzDate, scope, region, sdate, sha) {
+ * sent and its x-amz-content-sha256 as the payload hash. The canonical request comes
+ * from the signer; the string to sign is its fixed four lines (what the signer's
+ * async createStringToSign returns), hashed here synchronously. */
+function resign(key, request, signedSet, amzDate, scope, sha) {
 	const canonHeaders = getCanonicalHeaders(request, undefined, signedSet);
 	const canon = signer.createCanonicalRequest(request, canonHeaders, sha);
-	const sts = await signer.createStringToSign(amzDate, scope, canon, 'AWS4-HMAC-SHA256');
-	const key = await signingKey(ak, c, region, sdate);
+	const sts = 'AWS4-HMAC-SHA256\n' + amzDate + '\n' + scope + '\n' +
+		digest('sha256', canon, 'hex');
 	const sig = crypto.createHmac('sha256', key).update(sts).digest('hex');
 	return { canon, sts, sig, signedHeaders: signer.getCanonicalHeaderList(canonHeaders) };
 }
 
-/* Returns null when the request is authentic, else an ApiError. */
-async function verify(ctx) {
+/* Returns null when the request is authentic, else an ApiError; or, the first time a
+ * key/day/region is seen, a promise of that answer (after deriving the signing key). */
+function verify(ctx) {
 	const h = ctx.req.headers;
 	const auth = h.authorization;
 	if (!auth) {
@@ -713,7 +716,7 @@ async function verify(ctx) {
 	const sha = h['x-amz-content-sha256'];
 	if (!sha)
 		return new ApiError(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
-	const bodyHash = ctx.body.length ? crypto.createHash('sha256').update(ctx.body).digest('hex') : EMPTY_SHA256;
+	const bodyHash = ctx.body.length ? digest('sha256', ctx.body, 'hex') : EMPTY_SHA256;
 	if (sha === 'UNSIGNED-PAYLOAD') {
 		if (!ctx.tls)
 			return new ApiError(400, 'InvalidRequest', 'UNSIGNED-PAYLOAD is only accepted over HTTPS');
@@ -734,7 +737,10 @@ async function verify(ctx) {
 		hostname: '', path: ctx.rawPath, query: ctx.query, headers, body: ctx.body,
 	};
 	const scope = `${sdate}/${region}/s3/aws4_request`;
-	const p = await resign(ak, c, request, signedSet, amzDate, scope, region, sdate, sha);
+	const key = signingKeys.get(ak + '/' + sdate + '/' + region);
+	if (key === undefined)
+		return deriveSigningKey(ak, c, region, sdate).then(() => verify(ctx));
+	const p = resign(key, request, signedSet, amzDate, scope, sha);
 	if (p.sig !== m[3] || p.signedHeaders !== m[2])
 		return new ApiError(403, 'SignatureDoesNotMatch',
 			'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
@@ -744,6 +750,16 @@ async function verify(ctx) {
 	ctx.callerAccount = c.account;
 	return null;
 }
+
+const CHECKSUM_ALGOS = [
+	['x-amz-checksum-crc32', 'CRC32', (body) => {
+		const b = Buffer.alloc(4);
+		b.writeUInt32BE(crc32(body), 0);
+		return b.toString('base64');
+	}],
+	['x-amz-checksum-sha256', 'SHA256', (body) => digest('sha256', body, 'base64')],
+	['x-amz-checksum-sha1', 'SHA1', (body) => digest('sha1', body, 'base64')],
+];
 
 function checkAccountAndChecksum(ctx) {
 	const h = ctx.req.headers;
@@ -764,7 +780,7 @@ function checkAccountAndChecksum(ctx) {
 	const body = ctx.body;
 	const md5 = h['content-md5'];
 	if (md5 !== undefined) {
-		const want = crypto.createHash('md5').update(body).digest('base64');
+		const want = digest('md5', body, 'base64');
 		if (!/^[A-Za-z0-9+/]{22}==$/.test(md5))
 			return new ApiError(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.');
 		if (md5 !== want)
@@ -772,20 +788,11 @@ function checkAccountAndChecksum(ctx) {
 				[['ExpectedDigest', md5], ['CalculatedDigest', want]]);
 		return null;
 	}
-	const algos = [
-		['x-amz-checksum-crc32', 'CRC32', () => {
-			const b = Buffer.alloc(4);
-			b.writeUInt32BE(crc32(body), 0);
-			return b.toString('base64');
-		}],
-		['x-amz-checksum-sha256', 'SHA256', () => crypto.createHash('sha256').update(body).digest('base64')],
-		['x-amz-checksum-sha1', 'SHA1', () => crypto.createHash('sha1').update(body).digest('base64')],
-	];
-	for (const [name, label2, fn] of algos) {
+	for (const [name, label2, fn] of CHECKSUM_ALGOS) {
 		const v = h[name];
 		if (v === undefined)
 			continue;
-		if (v !== fn())
+		if (v !== fn(body))
 			return new ApiError(400, 'BadDigest', `The ${label2} you specified did not match the calculated checksum.`);
 		return null;
 	}
@@ -1201,29 +1208,33 @@ function pickFault(op) {
 	return null;
 }
 
-function sleep(ms) {
-	return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function handleApi(ctx) {
+/* The request path runs synchronously (no promise per request) unless there is a
+ * latency to wait out or a signing key to derive. */
+function handleApi(ctx) {
 	const rt = route(ctx.req.method, ctx.rawPath);
 	ctx.op = rt ? (rt.op || 'MethodNotAllowed') : 'Unknown';
 	ctx.id = rt ? rt.id : undefined;
 	stats.by_op[ctx.op] = (stats.by_op[ctx.op] || 0) + 1;
+	/* latency is the time from the request's arrival to the answer: the time
+	 * spent reading the body counts against it */
+	let delay = knobs.latency_ms;
+	if (knobs.latency_jitter_ms > 0)
+		delay += rng() * knobs.latency_jitter_ms;
+	if (delay > 0) {
+		delay -= performance.now() - ctx.t0;
+		if (delay >= 1) {
+			setTimeout(answer, delay, ctx, rt);
+			return;
+		}
+	}
+	answer(ctx, rt);
+}
+
+function answer(ctx, rt) {
+	if (ctx.res.destroyed)
+		return;
 	const mutating = MUTATING.has(ctx.op);
 	try {
-		/* latency is the time from the request's arrival to the answer: the time
-		 * spent reading the body counts against it */
-		let delay = knobs.latency_ms;
-		if (knobs.latency_jitter_ms > 0)
-			delay += rng() * knobs.latency_jitter_ms;
-		if (delay > 0) {
-			delay -= performance.now() - ctx.t0;
-			if (delay >= 1)
-				await sleep(delay);
-		}
-		if (ctx.res.destroyed)
-			return;
 		const fault = pickFault(ctx.op);
 		if (fault === 'reset') {
 			stats.faults.reset++;
@@ -1244,7 +1255,20 @@ async function handleApi(ctx) {
 			throw new ApiError(500, 'InternalError', 'We encountered an internal error. Please try again.');
 		}
 		ctx.query = parseQuery(ctx.rawQuery);
-		const authErr = await verify(ctx);
+		const authErr = verify(ctx);
+		if (authErr instanceof Promise) {
+			authErr.then((err) => authenticated(ctx, rt, mutating, err),
+				(e) => failed(ctx, mutating, e));
+			return;
+		}
+		authenticated(ctx, rt, mutating, authErr);
+	} catch (e) {
+		failed(ctx, mutating, e);
+	}
+}
+
+function authenticated(ctx, rt, mutating, authErr) {
+	try {
 		if (authErr)
 			throw authErr;
 		const acctErr = checkAccountAndChecksum(ctx);
@@ -1260,18 +1284,22 @@ async function handleApi(ctx) {
 			logMutation(ctx, 200, null);
 		send(ctx, 200, body);
 	} catch (e) {
-		if (!(e instanceof ApiError)) {
-			if (e instanceof URIError)
-				e = bad('Malformed percent-encoding in the request URI');
-			else {
-				process.stderr.write(`s3control-fake: internal error in ${ctx.op}: ${e.stack}\n`);
-				e = new ApiError(500, 'InternalError', 'We encountered an internal error. Please try again.');
-			}
-		}
-		if (mutating)
-			logMutation(ctx, e.status, e.code);
-		sendError(ctx, e);
+		failed(ctx, mutating, e);
 	}
+}
+
+function failed(ctx, mutating, e) {
+	if (!(e instanceof ApiError)) {
+		if (e instanceof URIError)
+			e = bad('Malformed percent-encoding in the request URI');
+		else {
+			process.stderr.write(`s3control-fake: internal error in ${ctx.op}: ${e.stack}\n`);
+			e = new ApiError(500, 'InternalError', 'We encountered an internal error. Please try again.');
+		}
+	}
+	if (mutating)
+		logMutation(ctx, e.status, e.code);
+	sendError(ctx, e);
 }
 
 /* ------------------------------------------------------------------ control API */
@@ -1399,7 +1427,8 @@ function control(req, res, p, rawQuery) {
 				return sendJson(res, 200, { credentials: [...creds.keys()] });
 			case 'GET /__fake/log': {
 				const since = Math.max(0, +(q.since || 0) - logBase);
-				return sendJson(res, 200, { entries: log.slice(since), next: logBase + log.length });
+				const entries = log.slice(since).map((e) => ({ ...e, time: iso(e.time) }));
+				return sendJson(res, 200, { entries, next: logBase + log.length });
 			}
 			case 'POST /__fake/log/clear':
 				logBase += log.length;
@@ -1450,15 +1479,8 @@ function onRequest(req, res) {
 	stats.inflight++;
 	if (stats.inflight > stats.max_inflight)
 		stats.max_inflight = stats.inflight;
-	let done = false;
-	const finish = () => {
-		if (!done) {
-			done = true;
-			stats.inflight--;
-		}
-	};
-	res.on('finish', finish);
-	res.on('close', finish);
+	/* 'close' follows 'finish' on every response and also ends an aborted one */
+	res.once('close', () => stats.inflight--);
 	const rid = (++ridCounter >>> 0).toString(16).toUpperCase().padStart(16, '0');
 	const ctx = {
 		req, res, rid, hostId: Buffer.from(rid + 's3g-fake').toString('base64'),
