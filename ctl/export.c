@@ -226,6 +226,7 @@ static int do_set(struct ctl *c)
 	const char *bucket, *region, *path, *key_id, *secret, *role, *kms, *tod, *tz;
 	char msg[512];
 	struct pgerr err;
+	bool in_tx = false;
 	int code, r;
 
 	code = read_json(c, &root);
@@ -308,10 +309,13 @@ static int do_set(struct ctl *c)
 	cfg.role_arn = role ? x_strdup(role) : NULL;
 	cfg.kms_key_id = kms ? x_strdup(kms) : NULL;
 	cfg.time_zone = tz ? x_strdup(tz) : NULL;
-	if ((code = validate_with_aws(c, &cfg, secret)))
-		goto out;
 	if (secret && (code = seal(c, secret, &cfg)))
 		goto out;
+	/* Saved inside a transaction so the table's trigger checks every field
+	 * before any AWS call, and a failed AWS check leaves the old config. */
+	if ((code = ctl_exec(c, "BEGIN")))
+		goto out;
+	in_tx = true;
 	r = exportdb_config_save(c->conn, &cfg, &err);
 	if (r < 0) {
 		/* the trigger names columns; the user wrote JSON fields */
@@ -329,11 +333,18 @@ static int do_set(struct ctl *c)
 		code = ctl_fail(c, ctl_code(r), "%s", m);
 		goto out;
 	}
+	if ((code = validate_with_aws(c, &cfg, secret)))
+		goto out;
+	if ((code = ctl_exec(c, "COMMIT")))
+		goto out;
+	in_tx = false;
 	code = CTL_OK;
 	if (!c->json)
 		printf("export configured: s3://%s/%s%saccess-summary/ (%s)\n", cfg.bucket, cfg.path,
 		       cfg.path[0] ? "/" : "", exportdb_auth_name(cfg.auth));
 out:
+	if (in_tx)
+		PQclear(PQexec(c->conn, "ROLLBACK"));
 	if (code == CTL_OK && c->json)
 		code = ctl_cmd_export_config(c, "get");
 	exportdb_config_free(&cfg);

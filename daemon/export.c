@@ -375,7 +375,7 @@ static void after_record(uv_work_t *w, int status)
 			snprintf(nxt, sizeof(nxt), "never");
 		}
 		log_warning(LOG_MID_EXPORT_FAILED, LOG_FIELDS({ "day", ds }, { "attempt", att }, { "error", j->error },
-			    { "retry_at", nxt }), "access summary export failed");
+			    { "retry_at", nxt }, { "manual", j->manual ? "yes" : "no" }), "access summary export failed");
 	}
 	emit(e, &ev);
 	job_done(e, true);

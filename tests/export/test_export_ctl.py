@@ -1,10 +1,14 @@
 """s3grantctl export-config set|get and export run|status against a real
 Postgres: the seed's two JSON bodies, field-naming errors, the secret sealed
 at rest and redacted on output, a manual export request with its NOTIFY.
+Saves here skip the AWS check (`-- --no-verify`); one test shows the check
+runs by default and an unreachable AWS fails it with exit code 6 and nothing
+saved (the check against moto: test_export_s3_moto.py).
 S3G_NEEDS: pg
 """
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -42,7 +46,7 @@ class ExportCtlTest(unittest.TestCase):
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=60)
 
     def set_ok(self, doc):
-        r = self.ctl(["export-config", "set", "-f", "-"], doc, json_out=True)
+        r = self.ctl(["export-config", "set", "-f", "-", "--", "--no-verify"], doc, json_out=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertNotIn(SECRET, r.stdout + r.stderr)
         return json.loads(r.stdout)
@@ -101,6 +105,28 @@ class ExportCtlTest(unittest.TestCase):
         r = self.ctl(["export-config", "set", "-f", "-"], "{not json")
         self.assertEqual(r.returncode, 3)
         self.assertNotIn(SECRET, r.stderr)
+
+    def test_aws_check_runs_by_default(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        closed = "http://127.0.0.1:%d" % s.getsockname()[1]
+        s.close()   # nothing listens there: connection refused
+        env = dict(os.environ, S3GRANT_SECRETS_KEY_FILE=self.key, AWS_ENDPOINT_URL=closed)
+        psql(self.db, "DELETE FROM s3grant.export_config")
+        doc = dict(KEYS, path="unchecked")
+        r = subprocess.run([CTL, "--db", self.db, "export-config", "set", "-f", "-"], input=json.dumps(doc),
+                           capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(r.returncode, 6, r.stdout + r.stderr)
+        self.assertIn("export-config not saved: GetCallerIdentity", r.stderr)
+        self.assertIn("cannot reach AWS", r.stderr)
+        self.assertNotIn(SECRET, r.stdout + r.stderr)
+        self.assertEqual(psql(self.db, "SELECT count(*) FROM s3grant.export_config").strip(), "0")
+        # field errors are still reported first, without any AWS call
+        r = subprocess.run([CTL, "--db", self.db, "export-config", "set", "-f", "-"],
+                           input=json.dumps(dict(doc, kmsKeyId="not a key")), capture_output=True, text=True,
+                           env=env, timeout=120)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("kmsKeyId:", r.stderr)
 
     def test_export_run(self):
         # the request is a pending row (plus a NOTIFY: tests/export/test_export_sched.c)
