@@ -24,7 +24,10 @@ credentials before the fake knows them.
     and the integration's health names the refused AssumeRole; set back, it
     is rebuilt again and the grant is made;
   - the [aws] key + a wrong ExternalId: createError with a status message
-    naming AssumeRole and AccessDenied, and no secret anywhere.
+    naming AssumeRole and AccessDenied, and no secret anywhere;
+  - an ExpiredToken answer makes the client assume the role again and
+    re-sign; a skewed server clock is corrected (no reconciler retry needed).
+Each case ends with SIGTERM and exit 0 (run under -DS3G_SANITIZE=ON too).
 
 S3G_NEEDS: pg
 S3G_TIMEOUT: 240
@@ -48,6 +51,7 @@ from reconlib import ACCOUNT, Env, S3ControlFake, gkey, wait_until  # noqa: E402
 
 ALICE = "arn:aws:iam::%s:user/alice" % ACCOUNT
 BOB = "arn:aws:iam::%s:role/analyst-bob" % ACCOUNT
+CAROL = "arn:aws:iam::%s:user/carol" % ACCOUNT
 ROLE_NAME = "s3grantd-integration"
 ROLE_ARN = "arn:aws:iam::%s:role/%s" % (ACCOUNT, ROLE_NAME)
 SETUP_CALLS = 4
@@ -116,6 +120,7 @@ class StsBroker:
     def __init__(self, upstream_port, fake):
         self.calls = []          # (form dict, HTTP status) per AssumeRole
         self.issued = []         # secrets handed out (checked absent from logs)
+        self.tokens = []         # session tokens handed out
         broker = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -143,6 +148,7 @@ class StsBroker:
                         akid, secret, token = (c.find(STS_NS + n).text
                                                for n in ("AccessKeyId", "SecretAccessKey", "SessionToken"))
                         broker.issued.append(secret)
+                        broker.tokens.append(token)
                         fake.add_credentials(akid, secret, session_token=token, account=ACCOUNT)
                 self.send_response(r.status)
                 for k, v in r.getheaders():
@@ -269,6 +275,40 @@ class ReconAuth(unittest.TestCase):
         self.assertEqual(d.wait_exit(timeout=20), 0, d.stderr[-4000:])
         d.wait_log("msg=stopped")
         self.assertNotIn("Sanitizer", d.stderr)
+
+    def test_expired_token_refreshed_and_skew_corrected(self):
+        """What only the client layer does for the reconciler: an ExpiredToken
+        answer drops the session, AssumeRole runs again and the call is
+        re-signed; a server clock 20 minutes ahead (RequestTimeTooSkewed) is
+        corrected from <ServerTime> and the call re-signed."""
+        e = self.e
+        iid = self.create("refresh")
+        e.env.update(AWS_ACCESS_KEY_ID=self.akid, AWS_SECRET_ACCESS_KEY=self.secret)
+        d = e.daemon(self.conf())
+        e.wait_status(iid, "enabled", timeout=60)
+        self.assertEqual(len(self.sts.tokens), 1)
+        e.user("alice", ALICE)
+        e.user("carol", CAROL)
+        ds = e.datasource(iid, "research-data/demographics")
+
+        self.fake.config(expired_tokens=list(self.sts.tokens))
+        self.fake.clear_stats()
+        e.subscribe("alice", ds, "read")
+        wait_until(lambda: [gkey(g) for g in self.fake.grants()] ==
+                   [(ALICE, "READ", "s3://research-data/demographics*")], 30, "grant after the refresh")
+        self.assertGreaterEqual(self.fake.stats()["by_code"].get("ExpiredToken", 0), 1)
+        self.assertEqual([s for _, s in self.sts.calls], [200, 200])
+
+        self.fake.config(clock_offset_ms=20 * 60 * 1000)
+        self.fake.clear_stats()
+        e.subscribe("carol", ds, "write")
+        want = sorted([(ALICE, "READ", "s3://research-data/demographics*"),
+                       (CAROL, "READWRITE", "s3://research-data/demographics*")])
+        wait_until(lambda: sorted(gkey(g) for g in self.fake.grants()) == want, 30, "grant after the skew")
+        self.assertGreaterEqual(self.fake.stats()["by_code"].get("RequestTimeTooSkewed", 0), 1)
+        self.assertEqual(e.sql("SELECT count(*) FROM s3grant.subscriptions WHERE status <> 'active'").strip(), "0")
+        self.assertNotIn("reconcile failed", d.stderr)
+        self.graceful_stop(d)
 
     def last_error(self, iid):
         return self.e.sql("SELECT coalesce(last_error, '') FROM s3grant.integration_health WHERE integration_id = %d"
