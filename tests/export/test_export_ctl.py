@@ -6,11 +6,13 @@ runs by default and an unreachable AWS fails it with exit code 6 and nothing
 saved (the check against moto: test_export_s3_moto.py).
 S3G_NEEDS: pg
 """
+import http.server
 import json
 import os
 import socket
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from pgtmp import fresh_db, psql
@@ -25,6 +27,39 @@ ROLE = {"bucket": "access-summary-bucket", "region": "eu-west-1",
         "roleArn": "arn:aws:iam::123456789012:role/access-summary-export", "path": "exports",
         "kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "timeOfDay": "05:00", "timezone": "Europe/Berlin"}
+
+
+IDENTITY = (b'<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            b'<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/exporter</Arn><UserId>AIDAEXAMPLE</UserId>'
+            b'<Account>123456789012</Account></GetCallerIdentityResult>'
+            b'<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetCallerIdentityResponse>')
+REDIRECT = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are '
+            b'attempting to access must be addressed using the specified endpoint. Please send all future requests '
+            b'to this endpoint.</Message><Endpoint>access-summary-bucket.s3.eu-central-1.amazonaws.com</Endpoint>'
+            b'<Bucket>access-summary-bucket</Bucket><RequestId>r-2</RequestId><HostId>h</HostId></Error>')
+
+
+class WrongRegionAws(http.server.BaseHTTPRequestHandler):
+    """STS answers; S3 says the bucket lives in eu-central-1 (what AWS does
+    for a bucket addressed through another region's endpoint)."""
+
+    def reply(self, code, body, headers=()):
+        self.send_response(code)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.reply(200, IDENTITY, [("Content-Type", "text/xml")])
+
+    def do_GET(self):
+        self.reply(301, REDIRECT, [("Content-Type", "application/xml"), ("x-amz-bucket-region", "eu-central-1")])
+
+    def log_message(self, *args):
+        pass
 
 
 class ExportCtlTest(unittest.TestCase):
@@ -127,6 +162,19 @@ class ExportCtlTest(unittest.TestCase):
                            env=env, timeout=120)
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         self.assertIn("kmsKeyId:", r.stderr)
+
+    def test_aws_check_wrong_region(self):
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WrongRegionAws)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.shutdown)
+        env = dict(os.environ, S3GRANT_SECRETS_KEY_FILE=self.key,
+                   AWS_ENDPOINT_URL="http://127.0.0.1:%d" % srv.server_address[1])
+        r = subprocess.run([CTL, "--db", self.db, "export-config", "set", "-f", "-"], input=json.dumps(KEYS),
+                           capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(r.returncode, 6, r.stdout + r.stderr)
+        self.assertIn("ListObjectsV2 s3://access-summary-bucket/immuta/exports/", r.stderr)
+        self.assertIn("PermanentRedirect", r.stderr)
+        self.assertIn("bucket access-summary-bucket is in region eu-central-1, not us-east-1: fix region", r.stderr)
 
     def test_export_run(self):
         # the request is a pending row (plus a NOTIFY: tests/export/test_export_sched.c)
