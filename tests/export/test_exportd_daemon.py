@@ -2,7 +2,10 @@
 it produces the day's objects and hands them to the directory sink, manifest
 last; SIGTERM afterwards still exits 0. The same daemon without a sink and with
 an unreachable S3 (AWS_ENDPOINT_URL on a closed port) records a failed export
-naming PutObject and the object, and keeps running.
+naming PutObject and the object, and keeps running. An upload that hangs
+(an endpoint that accepts and never answers) holds SIGTERM's drain until
+shutdown_timeout, is then cancelled, recorded as failed, and the daemon
+exits 0.
 
 S3G_NEEDS: pg
 S3G_TIMEOUT: 120
@@ -14,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -105,6 +109,56 @@ class ExportDaemon(unittest.TestCase):
         self.assertEqual(status, "failed")
         d.signal(15)
         self.assertEqual(d.wait_exit(timeout=15), 0)
+
+
+class SilentServer:
+    """Accepts connections and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self.conns = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            self.accepted.set()
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+class ExportDrain(ExportDaemon):
+    test_export_run_lands_in_sink = None
+    test_s3_unavailable_is_recorded_and_retried = None
+
+    def test_sigterm_cancels_hanging_upload(self):
+        srv = SilentServer()
+        self.addCleanup(srv.close)
+        conf = self.conf(None).replace("shutdown_timeout = 10s", "shutdown_timeout = 1s")
+        d = Daemon(conf, env=dict(self.env, AWS_ENDPOINT_URL=srv.url))
+        self.addCleanup(d.stop)
+        d.start()
+        d.wait_notify("READY=1", timeout=20)
+        self.ctl(["export", "run"])
+        self.assertTrue(srv.accepted.wait(30), "the upload never connected")
+        d.signal(15)
+        self.assertEqual(d.wait_exit(timeout=20), 0)
+        line = d.wait_log('msg="access summary export failed"', timeout=1)
+        self.assertIn("cancelled", line)
+        rows = psql(self.db, "SELECT status FROM s3grant.exports WHERE status <> 'pending'").split()
+        self.assertIn("failed", rows)
+        self.assertNotIn("running", rows)
 
 
 if __name__ == "__main__":
