@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""bench_aws.py -- the AWS client layer against the S3 Control fake, side by side with boto3.
+
+Starts tests/fakes/s3control/server.js (through tests/lib/fakes.py), then for each latency
+(default 0 and 10 ms) and operation (default CreateAccessGrant) runs, in the same process
+tree and one after the other:
+
+  C      bench/bench_aws (aws/client.h + aws/s3control.h + aws/credprov.h static keys: the
+         daemon's pipeline) -- N requests, K in flight, CPU from its own getrusage;
+  boto3  the same N requests through a boto3 `s3control` client (standard retries,
+         max_pool_connections=K) from a K-thread ThreadPoolExecutor -- CPU from this
+         Python process's getrusage over the timed phase.
+
+The fake is reset before every phase (same grants, same quota headroom: 100,000 per
+instance) and its own CPU per request is read from /__fake/stats. It also runs
+bench_sigv4 (signatures/s on one core with the key cached). Prints one table, and with
+--json one JSON object per row.
+
+  python3 bench/bench_aws.py --build build-rel [--requests 10000] [--in-flight 64]
+                             [--latencies 0,10] [--ops create,get] [--json]
+
+The bench needs -DS3G_BENCH=ON. Keys are the fake's default example keys; nothing
+secret is printed.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
+
+from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
+
+LOCATION_ROLE = "arn:aws:iam::%s:role/bench-location" % ACCOUNT
+GET_POOL = 64
+
+
+def grant_args(tag, i):
+    """The grant bench_aws.c makes for index i (same strings)."""
+    return dict(AccountId=ACCOUNT, AccessGrantsLocationId="default",
+                AccessGrantsLocationConfiguration={"S3SubPrefix": "bench-bucket/%s%d/*" % (tag, i)},
+                Grantee={"GranteeType": "IAM",
+                         "GranteeIdentifier": "arn:aws:iam::%s:role/bench-%s%d" % (ACCOUNT, tag, i)},
+                Permission="READ")
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def fake_cost(stats):
+    reqs = max(1, stats["requests"])
+    return {"fake_cpu_us_per_req": round((stats["cpu_user_us"] + stats["cpu_system_us"]) / reqs, 1),
+            "fake_max_inflight": stats["max_inflight"],
+            "fake_cpu_share": round((stats["cpu_user_us"] + stats["cpu_system_us"]) / max(1, stats["wall_us"]), 2)}
+
+
+def prepare(fake, latency):
+    fake.reset()
+    fake.config(latency_ms=latency)
+
+
+def run_c(binary, fake, op, n, k, latency):
+    prepare(fake, latency)
+    fake.clear_stats()
+    la = loadavg()
+    out = subprocess.run([binary, fake.endpoint, str(n), str(k), op], check=False, capture_output=True,
+                         text=True, timeout=3600)
+    if not out.stdout.strip():
+        raise RuntimeError("bench_aws failed: %s" % out.stderr.strip())
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    row = {"client": "C s3grantd", "op": op, "latency_ms": latency, "requests": n, "in_flight": k,
+           "rps": r["rps"], "cpu_us_per_req": r["cpu_us_per_req"], "errors": r["errors"],
+           "retries": r["retries"], "seconds": r["seconds"], "loadavg": la}
+    if r.get("first_error"):
+        row["first_error"] = r["first_error"]
+    row.update(fake_cost(fake.stats()))
+    return row
+
+
+def run_boto3(fake, op, n, k, latency):
+    import botocore.exceptions
+
+    prepare(fake, latency)
+    client = s3control_client(fake, max_attempts=3, max_pool_connections=k)
+    try:
+        client.create_access_grants_instance(AccountId=ACCOUNT)
+    except botocore.exceptions.ClientError as e:
+        if e.response["Error"]["Code"] != "AccessGrantsInstanceAlreadyExists":
+            raise
+    client.create_access_grants_location(AccountId=ACCOUNT, LocationScope="s3://",
+                                         IAMRoleArn=LOCATION_ROLE)
+    ids = []
+    if op == "get":
+        for i in range(GET_POOL):
+            ids.append(client.create_access_grant(**grant_args("get", i))["AccessGrantId"])
+
+    errors = []
+
+    def one(i):
+        try:
+            if op == "create":
+                client.create_access_grant(**grant_args("p", i))
+            else:
+                client.get_access_grant(AccountId=ACCOUNT, AccessGrantId=ids[i % len(ids)])
+        except Exception as e:  # noqa: BLE001 -- counted and reported
+            errors.append(repr(e))
+
+    pool = ThreadPoolExecutor(max_workers=k)
+    list(pool.map(lambda i: None, range(k)))  # threads exist before the clock starts
+    fake.clear_stats()
+    la = loadavg()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    list(pool.map(one, range(n), chunksize=1))
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    pool.shutdown()
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    row = {"client": "boto3", "op": op, "latency_ms": latency, "requests": n, "in_flight": k,
+           "rps": round(n / wall), "cpu_us_per_req": round(cpu * 1e6 / n, 1), "errors": len(errors),
+           "retries": None, "seconds": round(wall, 3), "loadavg": la}
+    if errors:
+        row["first_error"] = errors[0][:300]
+    row.update(fake_cost(fake.stats()))
+    return row
+
+
+def sigv4_rate(binary):
+    out = subprocess.run([binary, "1", "cached"], check=True, capture_output=True, text=True, timeout=120)
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[1] == "cached":
+            return float(parts[2])
+    raise RuntimeError("bench_sigv4: unexpected output %r" % out.stdout)
+
+
+OP_NAMES = {"create": "CreateAccessGrant", "get": "GetAccessGrant"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(SRC, "build"), help="build directory (-DS3G_BENCH=ON)")
+    ap.add_argument("--requests", type=int, default=10000)
+    ap.add_argument("--in-flight", type=int, default=64)
+    ap.add_argument("--latencies", default="0,10")
+    ap.add_argument("--ops", default="create")
+    ap.add_argument("--no-boto3", action="store_true")
+    ap.add_argument("--json", action="store_true", help="also print one JSON object per row")
+    a = ap.parse_args()
+    bench_aws = os.path.join(a.build, "bench", "bench_aws")
+    bench_sigv4 = os.path.join(a.build, "bench", "bench_sigv4")
+    for b in (bench_aws, bench_sigv4):
+        if not os.access(b, os.X_OK):
+            sys.exit("%s missing: configure with -DS3G_BENCH=ON and build" % b)
+
+    rows = []
+    rate = sigv4_rate(bench_sigv4)
+    print("SigV4 signatures/s on one core, key cached (bench_sigv4 1 cached): %.0f  (target >= 300,000)"
+          % rate)
+    with S3ControlFake() as fake:
+        for latency in [int(x) for x in a.latencies.split(",")]:
+            for op in a.ops.split(","):
+                rows.append(run_c(bench_aws, fake, op, a.requests, a.in_flight, latency))
+                if not a.no_boto3:
+                    rows.append(run_boto3(fake, op, a.requests, a.in_flight, latency))
+
+    print("%d requests per row, %d in flight, fake reset before each row; CPU = getrusage of the client"
+          " process only (the fake is another process: fake_cpu is its own)" % (a.requests, a.in_flight))
+    hdr = ("op", "lat ms", "client", "req/s", "% of K/lat", "client CPU us/req", "errors", "fake CPU us/req",
+           "fake inflight max", "load avg")
+    fmt = "%-18s %6s %-11s %8s %10s %17s %6s %15s %17s %8s"
+    print(fmt % hdr)
+    for r in rows:
+        bound = "" if r["latency_ms"] == 0 else "%.0f %%" % (100.0 * r["rps"] / (r["in_flight"] * 1000.0 /
+                                                                                 r["latency_ms"]))
+        print(fmt % (OP_NAMES[r["op"]], r["latency_ms"], r["client"], "%.0f" % r["rps"], bound,
+                     "%.1f" % r["cpu_us_per_req"], r["errors"], "%.1f" % r["fake_cpu_us_per_req"],
+                     r["fake_max_inflight"], "%.2f" % r["loadavg"]))
+    for r in rows:
+        if r.get("first_error"):
+            print("%s %s %d ms: first error: %s" % (r["client"], r["op"], r["latency_ms"], r["first_error"]))
+    if a.json:
+        print(json.dumps({"sigv4_per_s": round(rate)}))
+        for r in rows:
+            print(json.dumps(r))
+    return 1 if any(r["errors"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
