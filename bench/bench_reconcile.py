@@ -489,7 +489,8 @@ def main():
 def report(r, n):
     bound = IN_FLIGHT / (ARGS.latency_ms / 1000.0)
     f, s = r["full"], r["resync"]
-    rows = [("build", "%s (%s)" % (r["build"], r["build_type"]), "HEAD %s" % r["head"])]
+    rows = [("command", " ".join(["python3"] + sys.argv), ""),
+            ("build", "%s (%s)" % (r["build"], r["build_type"]), "HEAD %s" % r["head"])]
     rows.append(("full reconcile: grants created", "%d (fake holds %d)" % (f["grants"], f["in_fake"]),
                  "%d desired" % n))
     rows.append(("full reconcile: wall", "%.1f s" % f["wall_s"], "bound %.1f s at %d/s" % (n / bound, bound)))
