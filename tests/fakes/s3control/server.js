@@ -514,8 +514,16 @@ function el(name, v) {
 	return v === null || v === undefined ? '' : `<${name}>${xmlEsc(v)}</${name}>`;
 }
 
+let isoCacheMs = NaN;
+let isoCacheStr = '';
+
+/* Many grants share a millisecond: the last conversion is kept. */
 function iso(ms) {
-	return new Date(ms).toISOString();
+	if (ms !== isoCacheMs) {
+		isoCacheStr = new Date(ms).toISOString();
+		isoCacheMs = ms;
+	}
+	return isoCacheStr;
 }
 
 function instanceXml(inst) {
@@ -679,9 +687,9 @@ function verify(ctx) {
 		return new ApiError(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
 	if (amzDate.slice(0, 8) !== sdate)
 		return malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
-	const signingDate = new Date(Date.UTC(+dm[1], +dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]));
+	const signingMs = Date.UTC(+dm[1], +dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]);
 	const server = nowMs();
-	if (Math.abs(signingDate.getTime() - server) > knobs.max_skew_ms)
+	if (Math.abs(signingMs - server) > knobs.max_skew_ms)
 		return new ApiError(403, 'RequestTimeTooSkewed',
 			'The difference between the request time and the current time is too large.',
 			[['RequestTime', amzDate], ['ServerTime', iso(server)],
