@@ -5,6 +5,7 @@
 #include "core/xalloc.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/recon.h"
 
 #define LOG_CONFIG_MAX_FIELDS 30
 
@@ -59,6 +60,7 @@ void reload_apply(struct daemon *d)
 		pgconn_set_timeouts(d->pg, (uint64_t)config_int(d->cfg, CONFIG_DB_CONNECT_TIMEOUT),
 				    (uint64_t)config_int(d->cfg, CONFIG_DB_RECONNECT_MAX_BACKOFF));
 	watch_daemon_apply(d);
+	recond_apply(d);
 	if (d->state == DAEMON_STARTING || d->state == DAEMON_RUNNING)
 		uv_timer_start(&d->status_timer, daemon_on_status_timer, every, every);
 }
