@@ -60,6 +60,7 @@ struct credprov {
 	char reason[REASON_MAX];
 	struct credprov_waiter *waiters;
 	uv_timer_t refresh;              /* background refresh */
+	int64_t refresh_at;              /* wall clock (injected) it is due; 0 = not armed */
 	uv_timer_t kick;                 /* deliver to waiters on a later pass */
 	int open_handles;
 	int closing;
@@ -98,6 +99,7 @@ struct credprov {
 	int64_t imds_token_exp;
 	char *imds_role;
 	int imds_v1;
+	int imds_retoken;                /* a 401 already made this fetch get a new token */
 };
 
 static const char *const kind_names[CREDPROV_KIND_MAX] = {
@@ -208,6 +210,7 @@ void credprov_stats(const struct credprov *p, struct credprov_stats *ret)
 {
 	*ret = p->stats;
 	ret->expiration_ms = p->have ? p->cur.expiration_ms : 0;
+	ret->refresh_at_ms = p->refresh_at;
 }
 
 static int creds_valid(const struct credprov *p)
@@ -318,6 +321,7 @@ static void schedule_refresh(struct credprov *p)
 
 	if (p->closing || !p->have || exp == 0) {
 		uv_timer_stop(&p->refresh);
+		p->refresh_at = 0;
 		return;
 	}
 	r = p->rand(p->rand_user);
@@ -331,6 +335,7 @@ static void schedule_refresh(struct credprov *p)
 		if (delay < 200)
 			delay = 200;
 	}
+	p->refresh_at = now + delay;
 	uv_timer_start(&p->refresh, refresh_fired, (uint64_t)delay, 0);
 }
 
@@ -351,8 +356,10 @@ static void fetch_done(struct credprov *p, int status, struct aws_creds *creds, 
 		p->stats.failures++;
 		snprintf(p->reason, sizeof(p->reason), "%s credentials: %s", kind_names[p->kind],
 			 reason && reason[0] ? reason : err_str(status));
-		if (!p->closing && p->have)
+		if (!p->closing && p->have) {
+			p->refresh_at = now_ms(p) + FAIL_RETRY_MS;
 			uv_timer_start(&p->refresh, refresh_fired, FAIL_RETRY_MS, 0);
+		}
 	}
 	if (p->waiters || p->closing == 1)
 		uv_timer_start(&p->kick, kick_fired, 0, 0);
@@ -362,6 +369,7 @@ static void refresh_fired(uv_timer_t *t)
 {
 	struct credprov *p = t->data;
 
+	p->refresh_at = 0;
 	if (!p->fetching && !p->closing)
 		fetch_start(p);
 }
@@ -466,6 +474,7 @@ static int read_small_file(const char *path, size_t max, char **ret, char *why, 
 	char chunk[4096];
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
 	ssize_t k;
+	size_t n;
 
 	if (fd < 0) {
 		snprintf(why, wl, "cannot open %s: %s", path, strerror(errno));
@@ -495,8 +504,9 @@ static int read_small_file(const char *path, size_t max, char **ret, char *why, 
 		snprintf(why, wl, "%s is empty", path);
 		return S3G_ECREDS;
 	}
+	n = b.len;
 	*ret = buf_steal(&b);
-	(*ret)[strlen(*ret)] = 0;
+	(*ret)[n] = 0;   /* the trim above shortened len, not the string */
 	return 0;
 }
 
@@ -511,7 +521,6 @@ static void fetch_web_identity(struct credprov *p)
 		fetch_done(p, r, NULL, why);
 		return;
 	}
-	/* buf_steal keeps len bytes; make sure the trim is the end. */
 	p->web_token = tok;
 	req.role_arn = p->role_arn;
 	req.session_name = session_name(p, tmp, sizeof(tmp));
@@ -652,7 +661,8 @@ static void proc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		if (buf_append(dst, b->base, (size_t)n) < 0) {
 			if (dst == &p->proc_out) {
 				p->proc_exit = -2;
-				uv_process_kill(&p->proc, SIGKILL);
+				if (!p->proc_exited)
+					uv_process_kill(&p->proc, SIGKILL);
 				uv_read_stop(s);
 				uv_close((uv_handle_t *)s, proc_handle_closed);
 			}
@@ -682,7 +692,13 @@ static void proc_timeout(uv_timer_t *t)
 	struct credprov *p = t->data;
 
 	p->proc_exit = -3;
-	uv_process_kill(&p->proc, SIGKILL);
+	if (!p->proc_exited)
+		uv_process_kill(&p->proc, SIGKILL);
+	/* A grandchild may hold the pipes open: stop waiting for them too. */
+	if (!uv_is_closing((uv_handle_t *)&p->out_pipe))
+		uv_close((uv_handle_t *)&p->out_pipe, proc_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&p->err_pipe))
+		uv_close((uv_handle_t *)&p->err_pipe, proc_handle_closed);
 }
 
 static void fetch_process(struct credprov *p)
@@ -719,15 +735,16 @@ static void fetch_process(struct credprov *p)
 	r = uv_spawn(p->loop, &p->proc, &po);
 	x_free(argv);
 	x_free(store);
-	p->proc_pending = 2;
+	p->proc_pending = 3;
 	if (r < 0) {
+		/* A failed uv_spawn still leaves the process handle initialized. */
+		uv_close((uv_handle_t *)&p->proc, proc_handle_closed);
 		uv_close((uv_handle_t *)&p->out_pipe, proc_handle_closed);
 		uv_close((uv_handle_t *)&p->err_pipe, proc_handle_closed);
 		p->proc_exited = 1;
-		p->proc_exit = -4;   /* reported when the pipes have closed */
+		p->proc_exit = -4;   /* reported when the handles have closed */
 		return;
 	}
-	p->proc_pending = 3;
 	uv_read_start((uv_stream_t *)&p->out_pipe, proc_alloc, proc_read);
 	uv_read_start((uv_stream_t *)&p->err_pipe, proc_alloc, proc_read);
 	uv_timer_start(&p->proc_timer, proc_timeout, p->timeout_ms, 0);
@@ -819,6 +836,7 @@ static void fetch_imds(struct credprov *p)
 	n = strlen(p->imds_base);
 	while (n > 0 && p->imds_base[n - 1] == '/')
 		p->imds_base[--n] = 0;
+	p->imds_retoken = 0;
 	if (p->imds_token && now_ms(p) < p->imds_token_exp) {
 		p->stage = STAGE_IMDS_ROLE;
 	} else {
@@ -856,6 +874,19 @@ static void imds_step(struct credprov *p)
 	default:
 		break;
 	}
+}
+
+/* IMDS said 401 to a token we hold (it expired early, or the instance
+ * metadata service restarted): get a new token and start over, once per fetch. */
+static int imds_token_rejected(struct credprov *p, long code)
+{
+	if (code != 401 || !p->imds_token || p->imds_retoken)
+		return 0;
+	p->imds_retoken = 1;
+	X_FREE(p->imds_token);
+	p->stage = STAGE_IMDS_TOKEN;
+	imds_step(p);
+	return 1;
 }
 
 static void http_fetched(struct http_request *req, int status, const struct http_response *resp)
@@ -907,13 +938,8 @@ static void http_fetched(struct http_request *req, int status, const struct http
 	case STAGE_IMDS_ROLE: {
 		size_t n = 0;
 
-		if (resp->code == 401 && p->imds_token) {
-			/* Token expired early: get a new one. */
-			X_FREE(p->imds_token);
-			p->stage = STAGE_IMDS_TOKEN;
-			imds_step(p);
+		if (imds_token_rejected(p, resp->code))
 			return;
-		}
 		while (n < len && body[n] != '\n' && body[n] != '\r')
 			n++;
 		if (resp->code != 200 || n == 0 || n > 128) {
@@ -931,6 +957,8 @@ static void http_fetched(struct http_request *req, int status, const struct http
 	}
 	case STAGE_IMDS_CREDS:
 	case STAGE_CONTAINER:
+		if (p->stage == STAGE_IMDS_CREDS && imds_token_rejected(p, resp->code))
+			return;
 		if (resp->code != 200) {
 			snprintf(msg, sizeof(msg), "%s answered HTTP %ld", p->stage == STAGE_CONTAINER ?
 				 "the container credentials endpoint" : "IMDS", resp->code);
@@ -946,8 +974,8 @@ static void http_fetched(struct http_request *req, int status, const struct http
 			c.expiration_ms = now_ms(p) + 15 * 60 * 1000 +
 					  (int64_t)(p->rand(p->rand_user) * 8 * 60 * 1000) + 2 * 60 * 1000;
 		}
-		snprintf(msg, sizeof(msg), "%s: %s", p->stage == STAGE_CONTAINER ? "container credentials" :
-			 "IMDS credentials", why ? why : "unusable");
+		snprintf(msg, sizeof(msg), "bad document from %s: %s", p->stage == STAGE_CONTAINER ?
+			 "the container endpoint" : "IMDS", why ? why : "unusable");
 		fetch_done(p, r < 0 ? S3G_ECREDS : 0, &c, r < 0 ? msg : NULL);
 		aws_creds_clear(&c);
 		return;
@@ -1271,6 +1299,7 @@ static void close_handles(struct credprov *p)
 		return;
 	p->closing = 2;
 	uv_timer_stop(&p->refresh);
+	p->refresh_at = 0;
 	if (p->sts) {
 		p->open_handles++;
 		aws_client_close(p->sts, sts_closed, p);

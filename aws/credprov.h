@@ -135,6 +135,7 @@ struct credprov_stats {
 	uint64_t fetches;                /* refreshes started */
 	uint64_t failures;               /* refreshes that failed */
 	int64_t expiration_ms;           /* of the cached credentials; 0 = none or no expiry */
+	int64_t refresh_at_ms;           /* wall clock (env clock) of the next background refresh; 0 = none */
 };
 void credprov_stats(const struct credprov *p, struct credprov_stats *ret);
 

@@ -10,7 +10,7 @@ policy allows PutObject under tenant/ only; role "other"
 the user may not assume; a KMS key; a bucket. Prints one JSON line, then
 serves until SIGTERM or its parent exits.
 
-One correction to moto's verifier. moto rebuilds the URL it re-signs from
+Two corrections to moto (below). First, its signature verifier. moto rebuilds the URL it re-signs from
 werkzeug's request.url, which percent-DEcodes the path and re-encodes it
 keeping RFC 3986 sub-delimiters (+ = ! $ & ' ( ) * , ; :) literal. AWS S3
 signs the path exactly as sent, and botocore (like aws/s3.c) sends every
@@ -47,6 +47,23 @@ def _setup_class_raw(self, request, full_url, headers, use_raw_body=False):
 
 
 BaseResponse.setup_class = _setup_class_raw
+
+# Second correction: STS AssumeRoleWithWebIdentity and AssumeRoleWithSAML are
+# unsigned calls (the token in the body is the credential; botocore sends
+# them without Authorization). With auth on, moto indexes the Authorization
+# header regardless and answers HTTP 500 with a Python traceback. Real STS
+# serves them; so does the patched moto (the token itself is not verified).
+_UNSIGNED_STS = ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
+_authorize_normal = BaseResponse._authenticate_and_authorize_normal_action
+
+
+def _authorize_normal_unsigned_sts(self, resource="*"):
+    if "Authorization" not in self.headers and self._get_action() in _UNSIGNED_STS:
+        return
+    _authorize_normal(self, resource)
+
+
+BaseResponse._authenticate_and_authorize_normal_action = _authorize_normal_unsigned_sts
 
 
 def main():
