@@ -3,7 +3,7 @@
  * endpoint, request body, SigV4 per attempt, HTTP on the loop, standard
  * retries, XML parse of the result) against the S3 Control fake.
  *
- * Usage: bench_aws URL [N=20000] [K=64] [OP=create] [ACCOUNT=111122223333]
+ * Usage: bench_aws URL [N=20000] [K=64] [OP=create] [ACCOUNT=111122223333] [FIRST=0]
  *   URL   the fake's base URL (http://127.0.0.1:PORT); keys AKIDEXAMPLE /
  *         the fake's default secret, region us-east-1 (AWS_ACCESS_KEY_ID /
  *         AWS_SECRET_ACCESS_KEY override them; never printed)
@@ -12,6 +12,8 @@
  *                  the default location s3://, made first when missing
  *         get    — N GetAccessGrant cycling over 64 grants made first
  *   K     calls in flight (the client's cap and the HTTP engine's)
+ *   FIRST index of the first grant created (runs against the same fake
+ *         without a reset: FIRST=N for the second run, and so on)
  *
  * Set the fake up (reset, latency) before; a fresh fake or a reset one is
  * needed for create (an existing grant answers 409 and counts as an error).
@@ -43,6 +45,7 @@ struct bench {
 	struct aws_client *cl;
 	const char *op;
 	unsigned long n;              /* calls to make */
+	unsigned long first;          /* index of the first grant */
 	unsigned long started, done, errors;
 	char first_error[512];
 	char *ids[GET_POOL];          /* grants for the get phase */
@@ -157,7 +160,7 @@ static void on_get(int status, const struct aws_result *res, struct shapes_grant
 
 static void start_one(struct bench *b)
 {
-	unsigned long i = b->started++;
+	unsigned long i = b->first + b->started++;
 
 	if (b->op[0] == 'c') {
 		struct shapes_create_grant_req r;
@@ -200,7 +203,7 @@ int main(int argc, char **argv)
 	double t0, u0, s0, wall, user, sys;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench_aws URL [N=20000] [K=64] [create|get] [ACCOUNT]\n");
+		fprintf(stderr, "usage: bench_aws URL [N=20000] [K=64] [create|get] [ACCOUNT] [FIRST]\n");
 		return 2;
 	}
 	memset(&b, 0, sizeof(b));
@@ -232,6 +235,7 @@ int main(int argc, char **argv)
 	co.creds = b.prov;
 	co.region = "us-east-1";
 	co.account_id = argc > 5 ? argv[5] : "111122223333";
+	b.first = argc > 6 ? strtoul(argv[6], NULL, 10) : 0;
 	co.endpoints.s3control_url = argv[1];
 	co.max_in_flight = k;
 	if (aws_client_new(&b.loop, &co, &b.cl) != 0) {
