@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define RUN(type, fn, clear)                                                       \
 	do {                                                                       \
+		static const struct type zero;                                     \
 		struct type v;                                                     \
 		struct xml_error e;                                                \
 		int r;                                                             \
@@ -22,6 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort();                                                   \
 		if (r < 0 && memchr(e.reason, '\0', sizeof(e.reason)) == NULL)     \
 			abort();                                                   \
+		if (r < 0 && memcmp(&v, &zero, sizeof(v)) != 0)                    \
+			abort();   /* outputs are written only on success */       \
 		clear(&v);                                                         \
 	} while (0)
 

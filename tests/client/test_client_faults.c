@@ -1,8 +1,9 @@
 /* aws/client fault handling against the S3 Control fake's knobs and a
  * broken-body server: throttling backs off (spacing seen in the fake's log),
  * transient 500s are retried within the quota, terminal errors are not,
- * RequestTimeTooSkewed is corrected and retried once, ExpiredToken forces a
- * refresh, oversized and malformed bodies are clear errors.
+ * RequestTimeTooSkewed is corrected and retried once, oversized and
+ * malformed bodies are clear errors. Credentials that expire or are revoked
+ * mid-run (ExpiredToken forcing a refresh) are in test_client_creds.c.
  * S3G_TIMEOUT: 180
  */
 #include "client_fixture.h"
