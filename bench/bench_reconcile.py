@@ -80,6 +80,32 @@ def cpu_s(pid):
     return (int(rest[11]) + int(rest[12])) / TICK
 
 
+PG_DATA = None   # the private server's data directory (set in main)
+
+
+def pg_cpu_s():
+    """CPU of the private Postgres: the postmaster with its reaped children
+    (cutime/cstime) plus every live backend."""
+    if not PG_DATA:
+        return 0.0
+    with open(os.path.join(PG_DATA, "postmaster.pid")) as f:
+        pm = int(f.readline())
+    with open("/proc/%d/stat" % pm) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    total = sum(int(x) for x in rest[11:15]) / TICK
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(rest[1]) == pm:
+            total += (int(rest[11]) + int(rest[12])) / TICK
+    return total
+
+
 def vm(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -100,6 +126,7 @@ class Sample:
     def __init__(self, pids):
         self.t = time.monotonic()
         self.cpu = {k: cpu_s(p) for k, p in pids.items()}
+        self.cpu["postgres"] = pg_cpu_s()
         self.machine = machine_cpu()
 
 
@@ -235,6 +262,7 @@ def phase_full(e, fake, iid, n):
     return d, {
         "grants": len(ok), "create_calls": len(creates), "wall_s": wall, "grants_per_s": len(ok) / wall,
         "recorded_wall_s": settled - log_ts(first), "daemon_cpu_to_recorded_s": cpu_rec["daemon"],
+        "postgres_cpu_s": cpu["postgres"], "postgres_cpu_to_recorded_s": cpu_rec["postgres"],
         "fake_window_grants_per_s": fake_rate,
         "daemon_cpu_s": cpu["daemon"], "daemon_cpu_us_per_grant": 1e6 * cpu["daemon"] / len(ok),
         "fake_cpu_s": cpu["fake"], "fake_core_use": cpu["fake"] / wall, "machine_busy": busy,
@@ -256,18 +284,20 @@ def phase_resync(e, fake, iid, n, d_old):
     pid = d.proc.pid
     c0 = cpu_s(pid)
     fk0 = cpu_s(fake.pid)
+    pg0 = pg_cpu_s()
     d.wait_notify("READY=1", timeout=60)
     t_ready = time.monotonic()
     wait_until(lambda: last_resync(e, iid) not in ("", before), 900, "resync recorded", interval=0.05)
     t1 = time.monotonic()
     c1 = cpu_s(pid)
     fk1 = cpu_s(fake.pid)
+    pg1 = pg_cpu_s()
     muts = [x for x in fake.log() if x["status"] == 200]
     st = fake.stats()
     lists = (st.get("by_op") or {}).get("ListAccessGrants")
     return d, {
         "wall_s": t1 - t0, "wall_after_ready_s": t1 - t_ready, "daemon_cpu_s": c1 - c0,
-        "fake_cpu_s": fk1 - fk0, "mutations": len(muts), "daemon_vmhwm_kb": vm(pid, "VmHWM"),
+        "fake_cpu_s": fk1 - fk0, "postgres_cpu_s": pg1 - pg0, "mutations": len(muts), "daemon_vmhwm_kb": vm(pid, "VmHWM"),
         "list_calls": lists, "in_fake": len(fake.grants()),
     }
 
@@ -300,12 +330,12 @@ def commit_latency(e, fake, d, iid, users, ds, tag, count):
             if found is None:
                 if time.monotonic() > deadline:
                     raise TimeoutError("no CreateAccessGrant for %s: %s" % (principal, d.stderr[-2000:]))
-                time.sleep(0.001)
+                time.sleep(0.005)   # the fake's log time is the measure; polling only finds it
         lat.append(1000 * (fake_time(found) - t_pre))
         width.append(1000 * (t_post - t_pre))
         # the pass that made it finishes before the next commit (isolated samples)
-        wait_until(lambda: e.sql("SELECT status FROM s3grant.subscriptions WHERE id = %d" % sid).strip()
-                   == "active", 30, "subscription %d active" % sid, interval=0.005)
+        wait_until(lambda: ps.run("SELECT status FROM s3grant.subscriptions WHERE id = %d;" % sid) == ["active"],
+                   60, "subscription %d active" % sid, interval=0.005)
     ps.close()
     return {"n": len(lat), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat),
             "min_ms": min(lat), "mean_ms": statistics.mean(lat), "commit_bracket_ms_max": max(width)}
@@ -416,6 +446,8 @@ def main():
 
     envs = []
     pg = PgTmp().start()
+    global PG_DATA
+    PG_DATA = os.path.join(pg.dir, "data")
     res = {"build": ARGS.build, "build_type": btype, "head": head, "load_before": os.getloadavg()}
     try:
         os.environ.update(PGHOST=pg.host, PGPORT=str(pg.port or 5432), PGUSER="postgres")
@@ -489,8 +521,8 @@ def main():
 def report(r, n):
     bound = IN_FLIGHT / (ARGS.latency_ms / 1000.0)
     f, s = r["full"], r["resync"]
-    rows = [("command", " ".join(["python3"] + sys.argv), ""),
-            ("build", "%s (%s)" % (r["build"], r["build_type"]), "HEAD %s" % r["head"])]
+    print("command: " + " ".join(["python3"] + sys.argv))
+    rows = [("build", "%s (%s)" % (r["build"], r["build_type"]), "HEAD %s" % r["head"])]
     rows.append(("full reconcile: grants created", "%d (fake holds %d)" % (f["grants"], f["in_fake"]),
                  "%d desired" % n))
     rows.append(("full reconcile: wall", "%.1f s" % f["wall_s"], "bound %.1f s at %d/s" % (n / bound, bound)))
@@ -508,6 +540,11 @@ def report(r, n):
                      "daemon = %.2fx boto3" % (f["grants_per_s"] / b["grants_per_s"])))
     rows.append(("daemon CPU per grant", "%.0f us (%.1f s total)" % (f["daemon_cpu_us_per_grant"], f["daemon_cpu_s"]),
                  ("boto3 client %.0f us/grant" % r["baseline"]["client_cpu_us_per_grant"]) if "baseline" in r else ""))
+    rows.append(("  mean requests in flight", "%.0f of %d (rate x %d ms, Little's law)"
+                 % (f["grants_per_s"] * ARGS.latency_ms / 1000.0, IN_FLIGHT, ARGS.latency_ms),
+                 "64 needed for the bound"))
+    rows.append(("Postgres CPU: creates / until recorded", "%.1f s / %.1f s" % (f["postgres_cpu_s"],
+                                                                          f["postgres_cpu_to_recorded_s"]), ""))
     rows.append(("fake CPU during full reconcile", "%.2f cores (%.0f us/req), max in flight %s"
                  % (f["fake_core_use"], 1e6 * f["fake_cpu_s"] / max(f["create_calls"], 1), f["fake_max_inflight"]),
                  "1.00 = the fake (one Node thread) is saturated"))
@@ -523,7 +560,7 @@ def report(r, n):
                  % (n, (n + 999) // 1000 * ARGS.latency_ms / 1000.0, (n + 999) // 1000, ARGS.latency_ms)))
     rows.append(("no-drift resync: daemon CPU", "%.2f s (%.1f us/grant)" % (s["daemon_cpu_s"],
                                                                         1e6 * s["daemon_cpu_s"] / n),
-                 "%d mutating calls (want 0)" % s["mutations"]))
+                 "%d mutating calls (want 0); Postgres CPU %.2f s" % (s["mutations"], s["postgres_cpu_s"])))
     for key, label in (("latency", "commit->create (small integration)"),
                        ("latency_big", "commit->create (%d-grant integration)" % (n - n // ARGS.users))):
         if key in r and "error" in r[key]:
