@@ -67,6 +67,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 sys.path.insert(0, os.path.join(SRC, "tests", "recon"))
 from pgtmp import PgTmp  # noqa: E402
 from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
+from daemon_harness import BINARY, Daemon  # noqa: E402
 
 
 def log(msg):
@@ -230,12 +231,57 @@ def stop_gracefully(d, timeout=60):
     d.stop()
 
 
+class FileDaemon(Daemon):
+    """The harness's Daemon with stderr going to a file (as to journald) rather
+    than a pipe: a Python reader falling behind 100,000 "grant created" lines
+    must not block the daemon's writes and slow down what is measured."""
+
+    def start(self, watchdog_usec=None):
+        env = dict(os.environ)
+        for k in ("JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS"):
+            env.pop(k, None)
+        env["NOTIFY_SOCKET"] = self.notify.path
+        env.update(self.extra_env)
+        self.log_path = os.path.join(self.tmp, "stderr.log")
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([BINARY, "--config", self.config_path] + self.args, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log_file)
+        self.reader = threading.Thread(target=self._tail, daemon=True)
+        self.reader.start()
+        return self
+
+    def _tail(self):
+        with open(self.log_path, "rb") as f:
+            buf = b""
+            while True:
+                chunk = f.read(1 << 20)
+                if chunk:
+                    buf += chunk
+                    *done, buf = buf.split(b"\n")
+                    with self.cv:
+                        self.lines.extend(x.decode("utf-8", "replace") for x in done)
+                        self.cv.notify_all()
+                    continue
+                if self.proc.poll() is not None:
+                    return
+                time.sleep(0.02)
+
+
+def start_daemon(e, wait_ready=True):
+    d = FileDaemon(e.conf(), env=e.env)
+    e.daemons.append(d)
+    d.start()
+    if wait_ready:
+        d.wait_notify("READY=1", timeout=60)
+    return d
+
+
 # --------------------------------------------------------------------------- phases
 
 def phase_full(e, fake, iid, n):
     """1. + 4.: from empty to n grants; returns figures and the daemon (left running)."""
     log("phase 1: full reconcile of %d grants, fake at %d ms" % (n, ARGS.latency_ms))
-    d = e.daemon()
+    d = start_daemon(e)
     pid = d.proc.pid
     # The wall time is taken from the daemon's own ts= of both lines (the
     # stderr reader may lag behind 100,000 "grant created" lines); CPU is
@@ -258,12 +304,18 @@ def phase_full(e, fake, iid, n):
     st = fake.stats()
     t_first, t_last = fake_time(ok[0]), fake_time(ok[-1])
     fake_rate = (len(ok) - 1) / (t_last - t_first) if t_last > t_first else float("nan")
+    per_s = {}
+    for x in ok:
+        sec = int(fake_time(x) - t_first)
+        per_s[sec] = per_s.get(sec, 0) + 1
+    secs = [per_s.get(i, 0) for i in range(int(t_last - t_first))]   # whole seconds only
     log("phase 1 done: %s" % line)
     return d, {
         "grants": len(ok), "create_calls": len(creates), "wall_s": wall, "grants_per_s": len(ok) / wall,
         "recorded_wall_s": settled - log_ts(first), "daemon_cpu_to_recorded_s": cpu_rec["daemon"],
         "postgres_cpu_s": cpu["postgres"], "postgres_cpu_to_recorded_s": cpu_rec["postgres"],
         "fake_window_grants_per_s": fake_rate,
+        "per_second_p10_p50_p90_max": [pct(secs, 10), pct(secs, 50), pct(secs, 90), max(secs or [0])],
         "daemon_cpu_s": cpu["daemon"], "daemon_cpu_us_per_grant": 1e6 * cpu["daemon"] / len(ok),
         "fake_cpu_s": cpu["fake"], "fake_core_use": cpu["fake"] / wall, "machine_busy": busy,
         "fake_max_inflight": st.get("max_inflight"), "daemon_vmhwm_kb": hwm,
@@ -279,8 +331,7 @@ def phase_resync(e, fake, iid, n, d_old):
     fake.clear_log()
     fake.clear_stats()
     t0 = time.monotonic()
-    d = e.daemon(start=False)
-    d.start()
+    d = start_daemon(e, wait_ready=False)
     pid = d.proc.pid
     c0 = cpu_s(pid)
     fk0 = cpu_s(fake.pid)
@@ -355,7 +406,7 @@ def phase_latency_small(e_factory, count):
         # one subscription before the start, so the first pass ends in an observable row
         e.user("warm", "arn:aws:iam::%s:user/warm" % ACCOUNT)
         e.subscribe("warm", ds)
-        d = e.daemon()
+        d = start_daemon(e)
         e.wait_status(iid, "enabled", timeout=60)
         wait_until(lambda: e.sql("SELECT status FROM s3grant.subscriptions").strip() == "active", 60,
                    "warm-up grant")
@@ -529,7 +580,9 @@ def report(r, n):
     rows.append(("full reconcile: grants/s", "%.0f (%.1f %% of bound)" % (f["grants_per_s"],
                                                                     100 * f["grants_per_s"] / bound),
                  "bound %.0f/s, target >= %.0f/s (90 %%)" % (bound, 0.9 * bound)))
-    rows.append(("  same, fake's first->last create", "%.0f/s" % f["fake_window_grants_per_s"], ""))
+    rows.append(("  same, fake's first->last create", "%.0f/s" % f["fake_window_grants_per_s"],
+                 "creates per second p10/p50/p90/max: %s" % "/".join("%.0f" % v for v in
+                                                                 f["per_second_p10_p50_p90_max"])))
     rows.append(("  until recorded in the DB", "%.1f s (%.0f grants/s), daemon CPU %.1f s"
                  % (f["recorded_wall_s"], n / f["recorded_wall_s"], f["daemon_cpu_to_recorded_s"]),
                  "intents resolved, statuses active, health row"))
