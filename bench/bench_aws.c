@@ -4,7 +4,11 @@
  * retries, XML parse of the result) against the S3 Control fake.
  *
  * Usage: bench_aws URL [N=20000] [K=64] [OP=create] [ACCOUNT=111122223333] [FIRST=0]
- *   URL   the fake's base URL (http://127.0.0.1:PORT); keys AKIDEXAMPLE /
+ *   URL   the fake's base URL (http://127.0.0.1:PORT), or "canned": a forked
+ *         C server (libuv, like bench_http's) answers every request at once
+ *         with a fixed, well-formed result (a fake's answer, same headers) and
+ *         checks nothing, so the client's own cost shows at full speed; keys
+ *         AKIDEXAMPLE /
  *         the fake's default secret, region us-east-1 (AWS_ACCESS_KEY_ID /
  *         AWS_SECRET_ACCESS_KEY override them; never printed)
  *   OP    create — N CreateAccessGrant of distinct grants (sub-prefix
@@ -24,11 +28,14 @@
  * boto3 and prints the table.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "aws/client.h"
@@ -37,6 +44,146 @@
 #include "aws/s3control.h"
 
 #define GET_POOL 64
+
+/* ---- the canned server (child process) ---- */
+
+#define GRANT_XML(root)                                                                                   \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<" root " xmlns=\"http://awss3control.amazonaws.com/doc/" \
+	"2018-08-20/\"><CreatedAt>2026-11-30T14:00:00.000Z</CreatedAt><AccessGrantId>0b1c2d3e-4f50-4617-8899-"  \
+	"aabbccddeeff</AccessGrantId><AccessGrantArn>arn:aws:s3:us-east-1:111122223333:access-grants/default/"  \
+	"grant/0b1c2d3e-4f50-4617-8899-aabbccddeeff</AccessGrantArn><Grantee><GranteeType>IAM</GranteeType>"    \
+	"<GranteeIdentifier>arn:aws:iam::111122223333:role/bench-p1</GranteeIdentifier></Grantee><Permission>"  \
+	"READ</Permission><AccessGrantsLocationId>default</AccessGrantsLocationId>"                             \
+	"<AccessGrantsLocationConfiguration><S3SubPrefix>bench-bucket/p1/*</S3SubPrefix>"                      \
+	"</AccessGrantsLocationConfiguration><GrantScope>s3://bench-bucket/p1/*</GrantScope></" root ">"
+
+static const char *canned_body;
+static char canned[2048];
+static size_t canned_len;
+
+struct sconn {
+	uv_tcp_t tcp;
+	int m;                        /* bytes of "\r\n\r\n" matched */
+};
+
+static void s_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+	b->base = malloc(65536);
+	b->len = b->base ? 65536 : 0;
+}
+
+static void s_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void s_written(uv_write_t *w, int status)
+{
+	free(w->data);
+	free(w);
+}
+
+/* Requests end with their header block (bodies here hold no blank line). */
+static void s_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct sconn *c = s->data;
+	static const char end[] = "\r\n\r\n";
+	size_t count = 0;
+
+	for (ssize_t i = 0; i < n; i++) {
+		char ch = b->base[i];
+
+		if (ch == end[c->m])
+			c->m++;
+		else
+			c->m = ch == '\r';
+		if (c->m == 4) {
+			count++;
+			c->m = 0;
+		}
+	}
+	free(b->base);
+	if (n < 0) {
+		uv_close((uv_handle_t *)s, s_closed);
+		return;
+	}
+	if (count) {
+		char *out = malloc(count * canned_len);
+		uv_write_t *w = malloc(sizeof(*w));
+		uv_buf_t wb = uv_buf_init(out, (unsigned)(count * canned_len));
+
+		for (size_t i = 0; i < count; i++)
+			memcpy(out + i * canned_len, canned, canned_len);
+		w->data = out;
+		if (uv_write(w, s, &wb, 1, s_written) < 0) {
+			free(out);
+			free(w);
+		}
+	}
+}
+
+static void s_conn(uv_stream_t *srv, int status)
+{
+	struct sconn *c = calloc(1, sizeof(*c));
+
+	uv_tcp_init(srv->loop, &c->tcp);
+	c->tcp.data = c;
+	if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
+		uv_close((uv_handle_t *)&c->tcp, s_closed);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	uv_read_start((uv_stream_t *)&c->tcp, s_alloc, s_read);
+}
+
+static void server_main(int port_fd)
+{
+	uv_loop_t *loop = uv_default_loop();
+	uv_tcp_t srv;
+	struct sockaddr_in a;
+	struct sockaddr_storage got;
+	int len = sizeof(got), port;
+
+	uv_tcp_init(loop, &srv);
+	uv_ip4_addr("127.0.0.1", 0, &a);
+	if (uv_tcp_bind(&srv, (const struct sockaddr *)&a, 0) < 0 || uv_listen((uv_stream_t *)&srv, 512, s_conn) < 0)
+		_exit(1);
+	uv_tcp_getsockname(&srv, (struct sockaddr *)&got, &len);
+	port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+	if (write(port_fd, &port, sizeof(port)) != sizeof(port))
+		_exit(1);
+	close(port_fd);
+	uv_run(loop, UV_RUN_DEFAULT);
+	_exit(0);
+}
+
+/* Fork the canned server; its URL into url. */
+static pid_t canned_start(const char *op, char *url, size_t url_len)
+{
+	int pfd[2], port = 0;
+	pid_t pid;
+
+	canned_body = op[0] == 'c' ? GRANT_XML("CreateAccessGrantResult") : GRANT_XML("GetAccessGrantResult");
+	canned_len = (size_t)snprintf(canned, sizeof(canned),
+				      "HTTP/1.1 200 OK\r\nx-amz-request-id: 0000000000000001\r\n"
+				      "x-amz-id-2: MDAwMDAwMDAwMDAwMDAwMXMzZy1mYWtl\r\n"
+				      "Date: Mon, 30 Nov 2026 14:00:00 GMT\r\nContent-Type: application/xml\r\n"
+				      "Content-Length: %zu\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\n%s",
+				      strlen(canned_body), canned_body);
+	if (pipe(pfd) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		server_main(pfd[1]);
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], &port, sizeof(port)) != sizeof(port))
+		port = 0;
+	close(pfd[0]);
+	snprintf(url, url_len, "http://127.0.0.1:%d", port);
+	return port ? pid : -1;
+}
 
 struct bench {
 	uv_loop_t loop;
@@ -201,6 +348,10 @@ int main(int argc, char **argv)
 	struct http_stats hs0, hs;
 	unsigned k;
 	double t0, u0, s0, wall, user, sys;
+	char canned_url[64];
+	const char *url = argc > 1 ? argv[1] : "";
+	pid_t server = 0;
+	int is_canned = strcmp(url, "canned") == 0;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench_aws URL [N=20000] [K=64] [create|get] [ACCOUNT] [FIRST]\n");
@@ -213,6 +364,15 @@ int main(int argc, char **argv)
 	if (!b.n || !k || k > 1024 || (strcmp(b.op, "create") != 0 && strcmp(b.op, "get") != 0)) {
 		fprintf(stderr, "bench_aws: bad arguments\n");
 		return 2;
+	}
+	if (is_canned) {
+		signal(SIGPIPE, SIG_IGN);
+		server = canned_start(b.op, canned_url, sizeof(canned_url));
+		if (server < 0) {
+			fprintf(stderr, "bench_aws: canned server did not start\n");
+			return 1;
+		}
+		url = canned_url;
 	}
 	if (!akid || !secret) {
 		akid = "AKIDEXAMPLE";
@@ -236,14 +396,19 @@ int main(int argc, char **argv)
 	co.region = "us-east-1";
 	co.account_id = argc > 5 ? argv[5] : "111122223333";
 	b.first = argc > 6 ? strtoul(argv[6], NULL, 10) : 0;
-	co.endpoints.s3control_url = argv[1];
+	co.endpoints.s3control_url = url;
 	co.max_in_flight = k;
 	if (aws_client_new(&b.loop, &co, &b.cl) != 0) {
 		fprintf(stderr, "bench_aws: client: bad options\n");
 		return 1;
 	}
 
-	/* set-up, outside the measurement */
+	/* set-up, outside the measurement (the canned server needs none) */
+	if (is_canned) {
+		b.ids[0] = strdup("0b1c2d3e-4f50-4617-8899-aabbccddeeff");
+		b.n_ids = 1;
+		goto timed;
+	}
 	s3control_create_instance(b.cl, NULL, on_instance, &b);
 	run_until(&b, &b.step_done, 1);
 	s3control_create_location(b.cl, &lr, on_location, &b);
@@ -259,6 +424,7 @@ int main(int argc, char **argv)
 		run_until(&b, &b.step_done, 2 + GET_POOL);
 	}
 
+timed:
 	http_engine_stats(b.http, &hs0);
 	t0 = now_s();
 	u0 = cpu_us(1);
@@ -273,10 +439,10 @@ int main(int argc, char **argv)
 	aws_client_stats(b.cl, &st);
 	http_engine_stats(b.http, &hs);
 
-	printf("{\"op\":\"%s\",\"requests\":%lu,\"in_flight\":%u,\"seconds\":%.3f,\"rps\":%.0f,\"errors\":%lu,"
+	printf("{\"server\":\"%s\",\"op\":\"%s\",\"requests\":%lu,\"in_flight\":%u,\"seconds\":%.3f,\"rps\":%.0f,\"errors\":%lu,"
 	       "\"retries\":%llu,\"cpu_us_per_req\":%.1f,\"user_us_per_req\":%.1f,\"sys_us_per_req\":%.1f,"
 	       "\"cpu_share\":%.2f,\"new_connections\":%llu",
-	       b.op, b.n, k, wall, (double)b.n / wall, b.errors, (unsigned long long)st.retries,
+	       is_canned ? "canned" : "url", b.op, b.n, k, wall, (double)b.n / wall, b.errors, (unsigned long long)st.retries,
 	       (user + sys) / (double)b.n, user / (double)b.n, sys / (double)b.n, (user + sys) / 1e6 / wall,
 	       (unsigned long long)(hs.connections - hs0.connections));
 	if (b.first_error[0]) {
@@ -302,5 +468,9 @@ int main(int argc, char **argv)
 	uv_loop_close(&b.loop);
 	for (unsigned i = 0; i < b.n_ids; i++)
 		free(b.ids[i]);
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+	}
 	return b.errors ? 1 : 0;
 }
