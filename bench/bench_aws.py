@@ -15,8 +15,9 @@ The fake is reset before every phase (same grants, same quota headroom: 100,000 
 instance) and its own CPU per request is read from /__fake/stats. An untimed C run of
 each operation comes first (--warmup): the fake's first ~10,000 requests cost it ~1.7x
 the steady state (V8 compiling, heap growing), which would otherwise land on row one. It also runs
-bench_sigv4 (signatures/s on one core with the key cached) and bench_http (the HTTP engine
-alone, for scale: what the AWS layer adds is the difference). Prints one table, and with
+bench_sigv4 (signatures/s on one core with the key cached), bench_http (the HTTP engine
+alone, for scale: what the AWS layer adds is the difference) and bench_aws against its own
+canned C server (rows "C (canned)": the client at full speed, nothing verified). Prints one table, and with
 --json one JSON object per row.
 
   python3 bench/bench_aws.py --build build-rel [--requests 10000] [--in-flight 64]
@@ -86,6 +87,19 @@ def run_c(binary, fake, op, n, k, latency):
         row["first_error"] = r["first_error"]
     row.update(fake_cost(fake.stats()))
     return row
+
+
+def run_canned(binary, op, n, k):
+    """bench_aws against its own canned C server: the client's cost at full speed."""
+    la = loadavg()
+    out = subprocess.run([binary, "canned", str(n), str(k), op], check=False, capture_output=True, text=True,
+                         timeout=3600)
+    if not out.stdout.strip():
+        raise RuntimeError("bench_aws canned failed: %s" % out.stderr.strip())
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"client": "C (canned)", "op": op, "latency_ms": 0, "requests": n, "in_flight": k, "rps": r["rps"],
+            "cpu_us_per_req": r["cpu_us_per_req"], "errors": r["errors"], "retries": r["retries"],
+            "seconds": r["seconds"], "loadavg": la, "fake_cpu_us_per_req": None, "fake_max_inflight": None}
 
 
 def run_boto3(fake, op, n, k, latency):
@@ -186,6 +200,8 @@ def main():
     hrate, hcpu = http_floor(bench_http, 20000, a.in_flight)
     print("HTTP engine alone (bench_http 20000 %d: GET, 5-byte answer, C server): %.0f req/s, %.1f us CPU/request"
           % (a.in_flight, hrate, hcpu))
+    for op in a.ops.split(","):
+        rows.append(run_canned(bench_aws, op, a.requests, a.in_flight))
     with S3ControlFake() as fake:
         for op in a.ops.split(","):
             if a.warmup:
@@ -206,8 +222,9 @@ def main():
         bound = "" if r["latency_ms"] == 0 else "%.0f %%" % (100.0 * r["rps"] / (r["in_flight"] * 1000.0 /
                                                                                  r["latency_ms"]))
         print(fmt % (OP_NAMES[r["op"]], r["latency_ms"], r["client"], "%.0f" % r["rps"], bound,
-                     "%.1f" % r["cpu_us_per_req"], r["errors"], "%.1f" % r["fake_cpu_us_per_req"],
-                     r["fake_max_inflight"], "%.2f" % r["loadavg"]))
+                     "%.1f" % r["cpu_us_per_req"], r["errors"],
+                     "-" if r["fake_cpu_us_per_req"] is None else "%.1f" % r["fake_cpu_us_per_req"],
+                     "-" if r["fake_max_inflight"] is None else r["fake_max_inflight"], "%.2f" % r["loadavg"]))
     for r in rows:
         if r.get("first_error"):
             print("%s %s %d ms: first error: %s" % (r["client"], r["op"], r["latency_ms"], r["first_error"]))
