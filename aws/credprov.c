@@ -1252,6 +1252,13 @@ int credprov_new_default(const struct credprov_env *env, struct credprov **ret, 
 		return credprov_new_web_identity(env, env_or(env, "AWS_WEB_IDENTITY_TOKEN_FILE"),
 						 env_or(env, "AWS_ROLE_ARN"), env_or(env, "AWS_ROLE_SESSION_NAME"), ret);
 	r = credprov_new_profile(env, NULL, NULL, NULL, ret, &why);
+	if (r == S3G_ENOTFOUND && env_or(env, "AWS_PROFILE") && why && strcmp(why, "no such profile") == 0) {
+		/* Named on purpose: falling through to the instance's role would
+		 * hide the typo behind other credentials (botocore: ProfileNotFound). */
+		if (ret_reason)
+			*ret_reason = "AWS_PROFILE names a profile found in neither the config nor the credentials file";
+		return S3G_ECONFIG;
+	}
 	if (r != S3G_ENOTFOUND) {
 		if (r < 0 && ret_reason)
 			*ret_reason = why;

@@ -17,7 +17,9 @@
  *                (ExternalId, RoleSessionName, DurationSeconds, SourceIdentity)
  *   profile      ~/.aws/config + credentials through aws/profile.h: the base
  *                source of the profile plus its role_arn hops
- *   default      env -> web identity (env) -> profile -> container -> IMDS
+ *   default      env -> web identity (env) -> profile -> container -> IMDS;
+ *                an AWS_PROFILE that names no profile is an error, not a
+ *                reason to fall through to the container or instance role
  *
  * Caching and refresh. Credentials with an expiration are refreshed in the
  * background at expiration - refresh_before_ms (default 5 min) minus a random

@@ -814,6 +814,19 @@ static void test_default_chain(void **state)
 	}
 	assert_int_equal(cs_stat("container"), 1);
 	assert_int_equal(cs_stat("imds_creds"), 1);
+
+	/* A profile named on purpose but missing is an error, not IMDS. */
+	fenv_set(&fe, "AWS_SHARED_CREDENTIALS_FILE", crd);
+	fenv_set(&fe, "AWS_PROFILE", "chian");
+	fx_loop_init(&l);
+	env_with(&env, &l, &fe);
+	why = NULL;
+	p = NULL;
+	assert_int_equal(credprov_new_default(&env, &p, &why), S3G_ECONFIG);
+	assert_null(p);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "AWS_PROFILE"));
+	fx_loop_done(&l, NULL, NULL);
 	x_free(cfg);
 	x_free(crd);
 	x_free(tok);
