@@ -322,6 +322,14 @@ static void test_s3(void **state)
 		assert_non_null(strstr(c.kms, m_kms));
 		memset(&c, 0, sizeof(c));
 
+		/* Every sub-delimiter, percent-encoded on the wire and in the
+		 * canonical URI exactly as botocore does. */
+		r.key = "odd/x=1;y,z(!)*'$&@:.json";
+		s3_put_object(cl, &r, on_put, &c);
+		WAIT(&l, &c);
+		OK(&c);
+		memset(&c, 0, sizeof(c));
+
 		r.key = "exports/2024-01-01/b.json";
 		r.checksum = S3_CHECKSUM_MD5;
 		r.bucket_key = 0;
@@ -370,6 +378,16 @@ static void test_s3(void **state)
 		assert_int_equal(c.nkeys, 1);
 		assert_string_equal(c.keys[0], "exports/2024-01-01/c.json");
 		assert_string_equal(c.next, "");
+		memset(&c, 0, sizeof(c));
+	}
+	{
+		struct s3_list_req lr = {.bucket = m_bucket, .prefix = "odd/"};
+
+		s3_list_objects(cl, &lr, on_list, &c);
+		WAIT(&l, &c);
+		OK(&c);
+		assert_int_equal(c.nkeys, 1);
+		assert_string_equal(c.keys[0], "odd/x=1;y,z(!)*'$&@:.json");
 		memset(&c, 0, sizeof(c));
 	}
 	s3_head_bucket(cl, m_bucket, on_head, &c);
