@@ -183,6 +183,10 @@ def main():
     ap.add_argument("--ops", default="create")
     ap.add_argument("--warmup", type=int, default=5000,
                     help="untimed C requests of each op first (the fake's JIT and heap warm up)")
+    ap.add_argument("--autogroup-nice", type=int, default=None,
+                    help="set this session's scheduler autogroup nice (e.g. -10; needs root) for the run and "
+                         "restore it after: with sched_autogroup on, CPU is shared per session, and the fake, "
+                         "the C bench and boto3 all sit in this one")
     ap.add_argument("--no-boto3", action="store_true")
     ap.add_argument("--json", action="store_true", help="also print one JSON object per row")
     a = ap.parse_args()
@@ -193,6 +197,26 @@ def main():
         if not os.access(b, os.X_OK):
             sys.exit("%s missing: configure with -DS3G_BENCH=ON and build" % b)
 
+    old_nice = None
+    if a.autogroup_nice is not None:
+        old_nice = set_autogroup_nice(a.autogroup_nice)
+    try:
+        return run_all(a, bench_aws, bench_sigv4, bench_http)
+    finally:
+        if old_nice is not None:
+            set_autogroup_nice(old_nice)
+
+
+def set_autogroup_nice(nice):
+    """Set /proc/self/autogroup's nice; returns the previous value."""
+    with open("/proc/self/autogroup") as f:
+        old = int(f.read().split("nice")[1])
+    with open("/proc/self/autogroup", "w") as f:
+        f.write(str(nice))
+    return old
+
+
+def run_all(a, bench_aws, bench_sigv4, bench_http):
     rows = []
     rate = sigv4_rate(bench_sigv4)
     print("SigV4 signatures/s on one core, key cached (bench_sigv4 1 cached): %.0f  (target >= 300,000)"
@@ -213,7 +237,8 @@ def main():
                     rows.append(run_boto3(fake, op, a.requests, a.in_flight, latency))
 
     print("%d requests per row, %d in flight, fake reset before each row; CPU = getrusage of the client"
-          " process only (the fake is another process: fake_cpu is its own)" % (a.requests, a.in_flight))
+          " process only (the fake is another process: fake_cpu is its own); autogroup nice %s"
+          % (a.requests, a.in_flight, "unchanged" if a.autogroup_nice is None else a.autogroup_nice))
     hdr = ("op", "lat ms", "client", "req/s", "% of K/lat", "client CPU us/req", "errors", "fake CPU us/req",
            "fake inflight max", "load avg")
     fmt = "%-18s %6s %-11s %8s %10s %17s %6s %15s %17s %8s"
