@@ -463,7 +463,8 @@ timed:
 	http_engine_stats(b.http, &hs);
 
 	printf("{\"server\":\"%s\",\"op\":\"%s\",\"requests\":%lu,\"in_flight\":%u,\"seconds\":%.3f,"
-	       "\"rps\":%.0f,\"errors\":%lu,\"retries\":%llu,\"cpu_us_per_req\":%.1f,\"user_us_per_req\":%.1f,\"sys_us_per_req\":%.1f,"
+	       "\"rps\":%.0f,\"errors\":%lu,\"retries\":%llu,\"cpu_us_per_req\":%.1f,"
+	       "\"user_us_per_req\":%.1f,\"sys_us_per_req\":%.1f,"
 	       "\"cpu_share\":%.2f,\"new_connections\":%llu",
 	       is_canned ? "canned" : "url", b.op, b.n, k, wall, (double)b.n / wall, b.errors,
 	       (unsigned long long)st.retries,
