@@ -417,15 +417,29 @@ static void fail_later(struct aws_call *c, int status)
 
 /* ---- building and signing -------------------------------------------------- */
 
+/* "Name: value\0" by plain copies: a request has about ten of these and
+ * printf was a tenth of the client's CPU per request. */
 static void header_line(struct aws_call *c, size_t *offs, size_t *n, const char *name, const char *value, int *bad)
 {
+	size_t ln = strlen(name), lv = strlen(value);
+
+	if (*bad < 0)
+		return;
 	if (*n >= HTTP_MAX_HEADERS) {
 		*bad = S3G_EINVAL;
 		return;
 	}
 	offs[(*n)++] = c->hdrs.len;
-	if (buf_printf(&c->hdrs, "%s: %s", name, value) < 0 || buf_append(&c->hdrs, "", 1) < 0)
+	if (buf_reserve(&c->hdrs, ln + lv + 3) < 0) {
 		*bad = S3G_ETOOBIG;
+		return;
+	}
+	memcpy(c->hdrs.data + c->hdrs.len, name, ln);
+	memcpy(c->hdrs.data + c->hdrs.len + ln, ": ", 2);
+	memcpy(c->hdrs.data + c->hdrs.len + ln + 2, value, lv);
+	c->hdrs.len += ln + 2 + lv + 1;
+	c->hdrs.data[c->hdrs.len - 1] = '\0';
+	c->hdrs.data[c->hdrs.len] = '\0';
 }
 
 static void http_done(struct http_request *req, int status, const struct http_response *resp);
@@ -451,6 +465,8 @@ static void send_attempt(struct aws_call *c, const struct aws_creds *creds)
 		sh[ns++] = c->extra[i];
 
 	buf_reset(&c->hdrs);
+	if (buf_reserve(&c->hdrs, 1024) < 0)   /* one allocation for the usual ~700 bytes */
+		bad = S3G_ETOOBIG;
 	if (!(c->flags & AWS_CALL_UNSIGNED)) {
 		scfg.region = c->region;
 		scfg.service = c->svc == AWS_SERVICE_STS ? "sts" : "s3";
@@ -683,6 +699,21 @@ static void http_done(struct http_request *req, int status, const struct http_re
 
 /* ---- start ----------------------------------------------------------------- */
 
+/* a+b+c+d in one allocation (x_asprintf's two printf passes were visible
+ * in the per-request profile). */
+static char *join4(const char *a, const char *b, const char *c, const char *d)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
+	char *s = x_malloc(la + lb + lc + ld + 1);
+
+	memcpy(s, a, la);
+	memcpy(s + la, b, lb);
+	memcpy(s + la + lb, c, lc);
+	memcpy(s + la + lb + lc, d, ld);
+	s[la + lb + lc + ld] = '\0';
+	return s;
+}
+
 static int prepare(struct aws_call *c, const struct aws_call_spec *sp)
 {
 	struct aws_client *cl = c->cl;
@@ -717,9 +748,8 @@ static int prepare(struct aws_call *c, const struct aws_call_spec *sp)
 	/* A bucket listing on a path-style endpoint is "/bucket", not "/bucket/". */
 	if (strcmp(path, "/") == 0 && ep->path_prefix[0])
 		path = "";
-	c->url = x_asprintf("%s%s%s%s", ep->base_url, path, sp->query && sp->query[0] ? "?" : "",
-			    sp->query ? sp->query : "");
-	c->sign_path = x_asprintf("%s%s", ep->path_prefix, path);
+	c->url = join4(ep->base_url, path, sp->query && sp->query[0] ? "?" : "", sp->query ? sp->query : "");
+	c->sign_path = join4(ep->path_prefix, path, "", "");
 	c->host = x_strdup(ep->host);
 	c->region = x_strdup(ep->region);
 	c->query = sp->query && sp->query[0] ? x_strdup(sp->query) : NULL;

@@ -45,6 +45,11 @@ static int reserve(struct buf *b, size_t extra)
 	return 0;
 }
 
+int buf_reserve(struct buf *b, size_t extra)
+{
+	return reserve(b, extra);
+}
+
 int buf_append(struct buf *b, const void *p, size_t n)
 {
 	int r = reserve(b, n);
@@ -66,13 +71,29 @@ int buf_puts(struct buf *b, const char *s)
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	int n, r;
 
+	/* One formatting pass when the result fits the spare capacity (the
+	 * common case for a reused buffer); a second only after growing. */
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
-	if (n < 0)
+	if (n < 0) {
+		if (b->data)
+			b->data[b->len] = '\0';
 		return S3G_EINVAL;
+	}
+	if ((size_t)n < room) {
+		if (b->max && (b->len > b->max || (size_t)n > b->max - b->len)) {
+			b->data[b->len] = '\0';    /* over the limit: unchanged */
+			return S3G_ETOOBIG;
+		}
+		b->len += (size_t)n;
+		return 0;
+	}
+	if (room)
+		b->data[b->len] = '\0';     /* the truncated attempt is dropped */
 	r = reserve(b, (size_t)n);
 	if (r < 0)
 		return r;

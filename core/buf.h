@@ -20,6 +20,9 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
+/* Make room for extra more bytes (content unchanged): S3G_ETOOBIG past the
+ * limit. Lets a builder size a buffer once instead of doubling up to it. */
+int buf_reserve(struct buf *b, size_t extra) S3G_WUR;
 int buf_append(struct buf *b, const void *p, size_t n) S3G_WUR;
 int buf_puts(struct buf *b, const char *s) S3G_WUR;
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3))) S3G_WUR;
