@@ -2,7 +2,7 @@
  *
  * Every command gets a struct ctl (options, the open connection) and returns
  * an exit code: CTL_OK, CTL_USAGE, CTL_BADINPUT, CTL_NOTFOUND, CTL_CONFLICT,
- * CTL_FAIL. Errors are reported once through ctl_fail() (stderr text, or a
+ * CTL_AWS_CHECK, CTL_FAIL. Errors are reported once through ctl_fail() (stderr text, or a
  * JSON error object on stdout with --json). Secrets never reach any output.
  */
 #pragma once
@@ -20,6 +20,8 @@ enum {
 	CTL_BADINPUT = 3,
 	CTL_NOTFOUND = 4,
 	CTL_CONFLICT = 5,
+	CTL_AWS_CHECK = 6,   /* AWS refused what the input asks for (export-config set's check) */
+	CTL_CODE_MAX_
 };
 
 struct ctl {
@@ -35,6 +37,7 @@ struct ctl {
 	const char *access;      /* --access */
 	const char *kms_key;     /* --kms-key (policy) */
 	const char *principal;   /* --principal (policy) */
+	bool no_verify;          /* --no-verify (export-config set: skip the AWS check) */
 	int argc;                /* positional words after the command pair */
 	char **argv;
 	PGconn *conn;

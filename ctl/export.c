@@ -91,10 +91,8 @@ static int field(struct ctl *c, yajl_val root, const char *key, const char **ret
  * s3grantctl finds in its environment: the default chain) and ListObjectsV2
  * on bucket/path works. daemon/export_s3.c does the calls on a private
  * loop; each failure is one line naming what to fix, exit code
- * CTL_AWS_CHECK. "--no-verify" (after "--" until s3grantctl's option
- * parser knows it) skips the check: configure first, print the policies
- * with `s3grantctl policy export`, create them, then set again. */
-#define CTL_AWS_CHECK 6   /* belongs in ctl.h's exit codes */
+ * CTL_AWS_CHECK. --no-verify skips the check: configure first, print the
+ * policies with `s3grantctl policy export`, create them, then set again. */
 
 struct check_state {
 	bool done;
@@ -118,31 +116,9 @@ static void on_x_closed(void *ud)
 	*(bool *)ud = true;
 }
 
-/* ctl_fail() knows codes up to CTL_CONFLICT: the check's own report. */
 static int check_fail(struct ctl *c, const char *msg)
 {
-	if (c->json) {
-		yajl_gen g = ctl_gen();
-
-		yajl_gen_map_open(g);
-		ctl_gen_str(g, "statusCode");
-		yajl_gen_integer(g, 400);
-		ctl_gen_kv(g, "error", "Bad Request");
-		ctl_gen_kv(g, "message", msg);
-		yajl_gen_map_close(g);
-		ctl_gen_print(g);
-	} else {
-		fprintf(stderr, "s3grantctl: export-config not saved: %s\n", msg);
-	}
-	return CTL_AWS_CHECK;
-}
-
-static bool no_verify(const struct ctl *c)
-{
-	for (int i = 0; i < c->argc; i++)
-		if (strcmp(c->argv[i], "--no-verify") == 0)
-			return true;
-	return false;
+	return ctl_fail(c, CTL_AWS_CHECK, "export-config not saved: %s", msg);
 }
 
 static int validate_with_aws(struct ctl *c, const struct exportdb_config *cfg, const char *secret)
@@ -157,7 +133,7 @@ static int validate_with_aws(struct ctl *c, const struct exportdb_config *cfg, c
 	uv_loop_t loop;
 	int r, code = CTL_OK;
 
-	if (no_verify(c))
+	if (c->no_verify)
 		return CTL_OK;
 	if (cfg->auth == EXPORTDB_AUTH_ASSUME_ROLE && !cfg->external_id) {
 		r = exportdb_tenant_id(c->conn, &tenant, &err);

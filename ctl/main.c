@@ -26,7 +26,9 @@ static const char usage_text[] =
 	"  subscriptions add --user U --data-source ID --access read|write\n"
 	"  subscriptions remove --user U --data-source ID\n"
 	"  subscriptions list [--user U] [--data-source ID]\n"
-	"  export-config set -f FILE         the seed's export-config JSON (secret sealed)\n"
+	"  export-config set -f FILE [--no-verify]\n"
+	"                                    the seed's export-config JSON (secret sealed); checked\n"
+	"                                    against AWS first unless --no-verify\n"
 	"  export-config get                 print it (secret redacted)\n"
 	"  export run | export status        request an export now / show recent exports\n"
 	"  status [--integration ID]         health per integration, quota use, subscription errors\n"
@@ -40,9 +42,11 @@ static const char usage_text[] =
 	"  -f, --file FILE            JSON input\n"
 	"      --secrets-key-file F   AES-256 key for secrets at rest (else $S3GRANT_SECRETS_KEY_FILE,\n"
 	"                             $CREDENTIALS_DIRECTORY/secrets-key)\n"
+	"      --no-verify            export-config set: save without the AWS check\n"
 	"  -h, --help | --version\n"
 	"\n"
-	"exit codes: 0 ok, 1 error, 2 usage, 3 bad input, 4 not found, 5 conflict\n";
+	"exit codes: 0 ok, 1 error, 2 usage, 3 bad input, 4 not found, 5 conflict,\n"
+	"            6 AWS check failed (export-config set)\n";
 
 int ctl_fail(struct ctl *c, int code, const char *fmt, ...)
 {
@@ -54,14 +58,16 @@ int ctl_fail(struct ctl *c, int code, const char *fmt, ...)
 	va_end(ap);
 	if (c->json) {
 		yajl_gen g = ctl_gen();
-		static const int http[] = { 200, 500, 400, 400, 404, 409 };
-		static const char *const names[] = { "OK", "Internal Server Error", "Bad Request",
-						     "Bad Request", "Not Found", "Conflict" };
+		static const int http[CTL_CODE_MAX_] = { 200, 500, 400, 400, 404, 409, 400 };
+		static const char *const names[CTL_CODE_MAX_] = { "OK", "Internal Server Error", "Bad Request",
+								  "Bad Request", "Not Found", "Conflict",
+								  "Bad Request" };
+		int k = code >= 0 && code < CTL_CODE_MAX_ ? code : CTL_FAIL;
 
 		yajl_gen_map_open(g);
 		ctl_gen_str(g, "statusCode");
-		yajl_gen_integer(g, http[code]);
-		ctl_gen_kv(g, "error", names[code]);
+		yajl_gen_integer(g, http[k]);
+		ctl_gen_kv(g, "error", names[k]);
 		ctl_gen_kv(g, "message", msg);
 		yajl_gen_map_close(g);
 		ctl_gen_print(g);
@@ -289,6 +295,7 @@ int main(int argc, char **argv)
 		{ "access", required_argument, NULL, 'a' },
 		{ "kms-key", required_argument, NULL, 'K' },
 		{ "principal", required_argument, NULL, 'P' },
+		{ "no-verify", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -311,6 +318,7 @@ int main(int argc, char **argv)
 		case 'a': c.access = optarg; break;
 		case 'K': c.kms_key = optarg; break;
 		case 'P': c.principal = optarg; break;
+		case 'N': c.no_verify = true; break;
 		case 'h': fputs(usage_text, stdout); return CTL_OK;
 		case 'V': printf("s3grantctl %s\n", S3G_VERSION); return CTL_OK;
 		default: fputs(usage_text, stderr); return CTL_USAGE;

@@ -1,7 +1,7 @@
 """s3grantctl export-config set|get and export run|status against a real
 Postgres: the seed's two JSON bodies, field-naming errors, the secret sealed
 at rest and redacted on output, a manual export request with its NOTIFY.
-Saves here skip the AWS check (`-- --no-verify`); one test shows the check
+Saves here skip the AWS check (`--no-verify`); one test shows the check
 runs by default and an unreachable AWS fails it with exit code 6 and nothing
 saved (the check against moto: test_export_s3_moto.py).
 S3G_NEEDS: pg
@@ -81,7 +81,7 @@ class ExportCtlTest(unittest.TestCase):
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=60)
 
     def set_ok(self, doc):
-        r = self.ctl(["export-config", "set", "-f", "-", "--", "--no-verify"], doc, json_out=True)
+        r = self.ctl(["export-config", "set", "-f", "-", "--no-verify"], doc, json_out=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertNotIn(SECRET, r.stdout + r.stderr)
         return json.loads(r.stdout)

@@ -301,7 +301,7 @@ class ExportS3Moto(unittest.TestCase):
                 "kmsKeyId": self.kms_arn}
         # the policies s3grantctl prints for this config are the ones applied
         self.set_config(body, code=CTL_AWS_CHECK)    # nothing exists yet: the check says so
-        r = self.ctl(["export-config", "set", "-f", "-", "--", "--no-verify"], json.dumps(body))
+        r = self.ctl(["export-config", "set", "-f", "-", "--no-verify"], json.dumps(body))
         self.assertEqual(r.returncode, 0, r.stderr)
         printed = json.loads(self.ctl(["policy", "export", "--principal", daemon_arn], json_out=True).stdout)
         self.assertEqual(statements(printed["identityPolicy"]), statements(export_policy(path, self.kms_arn)))

@@ -45,7 +45,7 @@ class ExportDaemon(unittest.TestCase):
         doc = {"bucket": "summary-bucket", "region": "us-east-1", "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
                "secretAccessKey": SECRET, "path": "exports"}
         # no AWS here: skip the check on save (test_export_s3_moto.py runs it)
-        self.ctl(["export-config", "set", "-f", "-", "--", "--no-verify"], json.dumps(doc))
+        self.ctl(["export-config", "set", "-f", "-", "--no-verify"], json.dumps(doc))
 
     def ctl(self, args, stdin=None):
         r = subprocess.run([CTL, "--db", self.db] + args, input=stdin, capture_output=True, text=True,
