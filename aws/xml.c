@@ -8,10 +8,14 @@
 #endif
 #include <expat.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/xalloc.h"
@@ -69,7 +73,14 @@ struct xml_doc {
 
 /* Expat allocates through xalloc too, so running out of memory takes the
  * daemon's one OOM path instead of surfacing as a parse error. */
-static const XML_Memory_Handling_Suite expat_mem = {x_malloc, x_realloc, x_free};
+static void expat_free(void *ptr)
+{
+	/* XML_ParserReset frees every slot of its hash tables, mostly NULL. */
+	if (ptr)
+		x_free(ptr);
+}
+
+static const XML_Memory_Handling_Suite expat_mem = {x_malloc, x_realloc, expat_free};
 
 static void fail(struct parse *p, int err, const char *why)
 {
@@ -230,10 +241,120 @@ static struct xml_doc *build_doc(struct parse *p)
 	return d;
 }
 
+/* ---- the reused parser ----
+ *
+ * One expat parser per thread, reset between documents (XML_ParserReset
+ * keeps its buffers, tag list and pools): creating and freeing one per
+ * response, each drawing its hash salt with getrandom(2), was a seventh of
+ * the client's CPU per request. The salt comes from a per-process random
+ * seed instead (same protection against hash flooding, no syscall per
+ * document). The open-element stack and its text buffers are kept as
+ * well. Parsing never re-enters xml_parse (the handlers are ours), so one
+ * per thread is enough. A parser that just read a large document is freed,
+ * not kept, so an idle thread holds little. */
+#define KEEP_AFTER_BYTES (256u * 1024)
+#define KEEP_TEXT_CAP 4096u
+
+struct reuse {
+	XML_Parser xp;
+	struct open_elem *stack;
+	unsigned stack_cap;
+};
+
+static pthread_once_t salt_once = PTHREAD_ONCE_INIT;
+static pthread_key_t reuse_key;
+static unsigned long salt_seed;
+static __thread struct reuse *tl_reuse;
+
+static void reuse_destroy(void *v)
+{
+	struct reuse *u = v;
+
+	if (!u)
+		return;
+	if (u->xp)
+		XML_ParserFree(u->xp);
+	for (unsigned i = 0; i < u->stack_cap; i++)
+		buf_free(&u->stack[i].text);
+	x_free(u->stack);
+	x_free(u);
+}
+
+static void salt_init(void)
+{
+	unsigned long seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+		struct timespec ts;
+
+		/* No entropy yet (early boot): expat's own fallback is no better. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed = (unsigned long)ts.tv_nsec * 2654435761ul ^ (unsigned long)ts.tv_sec ^
+		       (unsigned long)getpid() << 16 ^ (unsigned long)(uintptr_t)&seed;
+	}
+	salt_seed = seed ? seed : 0x9e3779b97f4a7c15ul;
+	(void)pthread_key_create(&reuse_key, reuse_destroy);
+}
+
+/* Each document gets a different salt derived from the seed (splitmix64),
+ * so the salt of one document tells nothing useful about the next. */
+static unsigned long next_salt(void)
+{
+	static __thread uint64_t counter;
+	uint64_t z = (uint64_t)salt_seed + (++counter + (uint64_t)(uintptr_t)&counter) * 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return z ? (unsigned long)z : 1ul;   /* 0 would make expat draw its own */
+}
+
+static struct reuse *reuse_get(unsigned depth)
+{
+	struct reuse *u = tl_reuse;
+
+	pthread_once(&salt_once, salt_init);
+	if (!u) {
+		u = x_calloc(1, sizeof(*u));
+		tl_reuse = u;
+		(void)pthread_setspecific(reuse_key, u);   /* freed at thread exit */
+	}
+	if (!u->xp) {
+		u->xp = XML_ParserCreate_MM(NULL, &expat_mem, NULL);
+		if (!u->xp)
+			abort();     /* unreachable: x_malloc does not return NULL */
+	} else if (!XML_ParserReset(u->xp, NULL)) {
+		XML_ParserFree(u->xp);
+		u->xp = XML_ParserCreate_MM(NULL, &expat_mem, NULL);
+		if (!u->xp)
+			abort();
+	}
+	if (depth > u->stack_cap) {
+		u->stack = x_realloc(u->stack, depth * sizeof(*u->stack));
+		for (unsigned i = u->stack_cap; i < depth; i++)
+			buf_init(&u->stack[i].text, 0);
+		u->stack_cap = depth;
+	}
+	return u;
+}
+
+/* After a document: drop what a large one left behind. */
+static void reuse_put(struct reuse *u, size_t len)
+{
+	if (len > KEEP_AFTER_BYTES) {
+		XML_ParserFree(u->xp);
+		u->xp = NULL;
+	}
+	for (unsigned i = 0; i < u->stack_cap; i++)
+		if (u->stack[i].text.cap > KEEP_TEXT_CAP)
+			buf_free(&u->stack[i].text);
+}
+
 int xml_parse(const char *data, size_t len, const struct xml_limits *limits,
 	      struct xml_doc **ret_doc, struct xml_error *err)
 {
 	struct parse p = {0};
+	struct reuse *u;
 	int r = 0;
 
 	p.lim = limits ? limits : &xml_default_limits;
@@ -245,18 +366,22 @@ int xml_parse(const char *data, size_t len, const struct xml_limits *limits,
 		set_error(err, 0, 0, "a limit is zero");
 		return S3G_EINVAL;
 	}
-	p.xp = XML_ParserCreate_MM(NULL, &expat_mem, NULL);
-	if (!p.xp)
-		abort();             /* unreachable: x_malloc does not return NULL */
+	u = reuse_get(p.lim->max_depth);
+	p.xp = u->xp;
 	/* Sized once for typical AWS bodies (decoded text plus names never
 	 * exceed the input; an element per ~40 bytes), grown only if needed. */
-	p.acap = len + 4096;
+	p.acap = len + 64;           /* small enough for malloc's fast bins */
 	p.arena = x_malloc(p.acap);
 	p.raw_cap = len / 40 + 16 < p.lim->max_elements ? len / 40 + 16 : p.lim->max_elements;
 	p.slots = x_malloc(p.raw_cap * sizeof(*p.slots));
-	p.stack = x_calloc(p.lim->max_depth, sizeof(*p.stack));
-	for (unsigned i = 0; i < p.lim->max_depth; i++)
-		buf_init(&p.stack[i].text, p.lim->max_text);
+	p.stack = u->stack;
+	for (unsigned i = 0; i < p.lim->max_depth; i++) {
+		p.stack[i].text.max = p.lim->max_text;
+		buf_reset(&p.stack[i].text);
+	}
+	/* XML_ParserReset clears handlers, user data, settings and the salt:
+	 * everything is set again for each document. */
+	XML_SetHashSalt(p.xp, next_salt());
 	XML_SetUserData(p.xp, &p);
 	XML_SetElementHandler(p.xp, on_start, on_end);
 	XML_SetCharacterDataHandler(p.xp, on_text);
@@ -300,10 +425,7 @@ int xml_parse(const char *data, size_t len, const struct xml_limits *limits,
 	}
 	*ret_doc = build_doc(&p);
 out:
-	XML_ParserFree(p.xp);
-	for (unsigned i = 0; i < p.lim->max_depth; i++)
-		buf_free(&p.stack[i].text);
-	x_free(p.stack);
+	reuse_put(u, len);
 	x_free(p.slots);
 	x_free(p.arena);
 	return r;

@@ -22,6 +22,10 @@
  *   rules out entity expansion (billion laughs) and external entities. Expat's
  *   own amplification guard is switched on as well, belt and braces.
  * - Malformed or truncated input gives S3G_EPARSE.
+ * - Each thread keeps one expat parser and reuses it (XML_ParserReset) for
+ *   its next document, with a hash salt derived from a per-process random
+ *   seed; a parser that read a document over 256 KiB is freed, not kept.
+ *   xml_parse() may be called from any thread, never from inside itself.
  * On failure, *err (when not NULL) gets a short reason with line and column;
  * it is the one output written on failure. Nothing here logs.
  */
