@@ -4,7 +4,7 @@ over idle for that one export. Not a CTest test (no test_ prefix): run by hand
 with the shared Postgres fixture up, e.g.
 
   ctest -R pg_start   # in the build directory
-  PGHOST=/tmp/s3g-pg-<hash>/sock S3G_BUILD_DIR=build python3 tests/export/bench_export_s3.py 100000
+  PGHOST=/tmp/s3g-pg-<hash>/sock S3G_BUILD_DIR=build python3 bench/bench_export_s3.py 100000
 
 SINK=1 uses the directory sink instead of S3 (the upload's own share). The
 start-up work of the daemon (the reconciler's first look at N subscriptions)
@@ -18,8 +18,9 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "export"))   # the moto setup of the export test
 import test_export_s3_moto as T  # noqa: E402
 from daemon_harness import Daemon  # noqa: E402
 from pgtmp import fresh_db, psql  # noqa: E402
