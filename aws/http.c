@@ -21,7 +21,7 @@ struct http_easy {
 	struct buf body;
 	struct buf hdrs;              /* response header lines, NUL-separated */
 	struct buf reqhdrs;           /* copies of the request header lines */
-	struct curl_slist nodes[HTTP_MAX_HEADERS + 2];
+	struct curl_slist nodes[HTTP_MAX_HEADERS + 3];
 	int too_big;                  /* a limit was hit in a callback */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -47,6 +47,7 @@ struct http_engine {
 	struct http_engine_opts opts;
 	char *ca_file;
 	char *user_agent;
+	char *ua_line;                /* "User-Agent: <user_agent>", built once */
 	struct http_easy *free_easies;
 	struct http_request *q_head, *q_tail;       /* FIFO, waiting for a slot */
 	struct http_request *active;                /* running transfers */
@@ -404,7 +405,8 @@ static struct http_easy *easy_get(struct http_engine *eng)
 	curl_easy_setopt(e->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (eng->ca_file)
 		curl_easy_setopt(e->curl, CURLOPT_CAINFO, eng->ca_file);
-	curl_easy_setopt(e->curl, CURLOPT_USERAGENT, eng->user_agent);
+	/* No CURLOPT_USERAGENT: curl would aprintf "User-Agent: %s" on every
+	 * request; easy_setup sends the preformatted line instead. */
 	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->errbuf);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
@@ -454,7 +456,7 @@ static int has_header(const struct http_request *req, const char *name)
 static int easy_setup(struct http_engine *eng, struct http_easy *e, struct http_request *req)
 {
 	CURL *c = e->curl;
-	size_t off[HTTP_MAX_HEADERS + 2];
+	size_t off[HTTP_MAX_HEADERS + 3];
 	size_t n = 0;
 	const char *m = req->method;
 	int is_head = strcmp(m, "HEAD") == 0;
@@ -464,6 +466,11 @@ static int easy_setup(struct http_engine *eng, struct http_easy *e, struct http_
 	for (size_t i = 0; i < req->n_headers; i++) {
 		off[n++] = e->reqhdrs.len;
 		if (buf_puts(&e->reqhdrs, req->headers[i]) < 0 || buf_append(&e->reqhdrs, "", 1) < 0)
+			return S3G_EINVAL;
+	}
+	if (!has_header(req, "User-Agent")) {
+		off[n++] = e->reqhdrs.len;
+		if (buf_append(&e->reqhdrs, eng->ua_line, strlen(eng->ua_line) + 1) < 0)
 			return S3G_EINVAL;
 	}
 	/* No "Expect: 100-continue" round trip; no default form content type. */
@@ -702,6 +709,7 @@ int http_engine_new(uv_loop_t *loop, const struct http_engine_opts *opts, struct
 	ca = opts->ca_file ? opts->ca_file : getenv("AWS_CA_BUNDLE");
 	eng->ca_file = ca && ca[0] ? x_strdup(ca) : NULL;
 	eng->user_agent = opts->user_agent ? x_strdup(opts->user_agent) : x_strdup("s3grantd/" S3G_VERSION);
+	eng->ua_line = x_asprintf("User-Agent: %s", eng->user_agent);
 	eng->opts.ca_file = eng->ca_file;
 	eng->opts.user_agent = eng->user_agent;
 
@@ -709,6 +717,7 @@ int http_engine_new(uv_loop_t *loop, const struct http_engine_opts *opts, struct
 	if (!eng->multi) {
 		x_free(eng->ca_file);
 		x_free(eng->user_agent);
+		x_free(eng->ua_line);
 		x_free(eng);
 		curl_global_cleanup();
 		return S3G_ETRANSPORT;
@@ -792,6 +801,7 @@ void http_engine_free(struct http_engine *eng)
 		return;
 	x_free(eng->ca_file);
 	x_free(eng->user_agent);
+	x_free(eng->ua_line);
 	x_free(eng);
 }
 
