@@ -31,6 +31,8 @@ struct http_sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
 	struct http_engine *eng;
+	int events;                   /* UV_READABLE/UV_WRITABLE being polled; 0 = stopped */
+	int idle;                     /* curl dropped it (cached connection), still polled */
 };
 
 /* What the engine knows about an fd number. */
@@ -260,6 +262,13 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	struct http_engine *eng = s->eng;
 	int flags = 0, running;
 
+	if (s->idle) {
+		/* A cached connection stirred (peer closed it, or stray data):
+		 * stop polling; curl checks it before reusing it. */
+		uv_poll_stop(&s->poll);
+		s->events = 0;
+		return;
+	}
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	else {
@@ -287,9 +296,12 @@ static void fdtab_grow(struct http_engine *eng, curl_socket_t fd)
 
 /* curl's socket callback. A connection going idle in the cache gets
  * CURL_POLL_REMOVE without being closed: for connection sockets (opened and
- * closed through our callbacks) we only stop polling then and keep the
- * handle for the next transfer on that connection (no epoll churn, no
- * allocation); it is closed in on_closesocket, before the fd. Any other
+ * closed through our callbacks) we keep the handle, and keep polling it for
+ * reading, marked idle, for the next transfer on that connection (no epoll
+ * churn, no allocation; the poll is only restarted when the events change).
+ * If an idle connection wakes up (the peer closed it), on_poll stops
+ * polling it and curl's own liveness check drops it before any reuse. The
+ * handle is closed in on_closesocket, before the fd. Any other
  * socket (e.g. the threaded resolver's socketpair, which curl closes
  * directly) loses its handle at once. */
 static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -304,9 +316,16 @@ static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userp, void *
 	if (!s)
 		s = eng->fdtab[fd].s;
 	if (what == CURL_POLL_REMOVE) {
-		if (s && eng->fdtab[fd].conn)
-			uv_poll_stop(&s->poll);
-		else
+		/* A connection going idle stays polled, marked idle: the next
+		 * transfer on it usually wants the same events, and stopping and
+		 * restarting cost two epoll_ctl per request. */
+		if (s && eng->fdtab[fd].conn) {
+			s->idle = 1;
+			if (s->events & UV_WRITABLE) {   /* would fire at once */
+				uv_poll_stop(&s->poll);
+				s->events = 0;
+			}
+		} else
 			sock_drop(eng, fd);
 		return 0;
 	}
@@ -329,7 +348,11 @@ static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userp, void *
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
-	uv_poll_start(&s->poll, events, on_poll);
+	s->idle = 0;
+	if (events != s->events) {
+		uv_poll_start(&s->poll, events, on_poll);
+		s->events = events;
+	}
 	return 0;
 }
 
