@@ -465,7 +465,7 @@ static void send_attempt(struct aws_call *c, const struct aws_creds *creds)
 		sh[ns++] = c->extra[i];
 
 	buf_reset(&c->hdrs);
-	if (buf_reserve(&c->hdrs, 1024) < 0)   /* one allocation for the usual ~700 bytes */
+	if (buf_reserve(&c->hdrs, 900) < 0)    /* one 1 KiB allocation for the usual ~700 bytes */
 		bad = S3G_ETOOBIG;
 	if (!(c->flags & AWS_CALL_UNSIGNED)) {
 		scfg.region = c->region;
