@@ -496,10 +496,15 @@ static int easy_setup(struct http_engine *eng, struct http_easy *e, struct http_
 		if (buf_append(&e->reqhdrs, eng->ua_line, strlen(eng->ua_line) + 1) < 0)
 			return S3G_EINVAL;
 	}
-	/* No "Expect: 100-continue" round trip; no default form content type. */
-	off[n++] = e->reqhdrs.len;
-	if (buf_append(&e->reqhdrs, "Expect:", 8) < 0)
-		return S3G_EINVAL;
+	/* No "Expect: 100-continue" round trip (curl adds it only above 1 KiB
+	 * in old versions, 1 MiB now; every header line is scanned by each of
+	 * curl's header checks, so it is not sent when not needed); no
+	 * default form content type. */
+	if (req->body_len > 1024) {
+		off[n++] = e->reqhdrs.len;
+		if (buf_append(&e->reqhdrs, "Expect:", 8) < 0)
+			return S3G_EINVAL;
+	}
 	if (want_body && !has_header(req, "Content-Type")) {
 		off[n++] = e->reqhdrs.len;
 		if (buf_append(&e->reqhdrs, "Content-Type:", 14) < 0)
