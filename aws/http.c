@@ -321,6 +321,9 @@ static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userp, void *
 		 * restarting cost two epoll_ctl per request. */
 		if (s && eng->fdtab[fd].conn) {
 			s->idle = 1;
+			/* An idle connection must not keep the loop alive (it did
+			 * not when its poll was stopped). */
+			uv_unref((uv_handle_t *)&s->poll);
 			if (s->events & UV_WRITABLE) {   /* would fire at once */
 				uv_poll_stop(&s->poll);
 				s->events = 0;
@@ -348,7 +351,10 @@ static int on_socket(CURL *curl, curl_socket_t fd, int what, void *userp, void *
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
-	s->idle = 0;
+	if (s->idle) {
+		s->idle = 0;
+		uv_ref((uv_handle_t *)&s->poll);
+	}
 	if (events != s->events) {
 		uv_poll_start(&s->poll, events, on_poll);
 		s->events = events;
