@@ -1538,8 +1538,11 @@ static void on_step_done(const struct raws_result *res, void *out, void *user)
 			step_retry(ri, i);
 			break;
 		case PLAN_CLASS_QUOTA:
+			/* Refused, nothing made: the intent goes, as for a terminal error. */
 			step_fail(ri, i, F_QUOTA, res->error);
 			x->err = rint_batch_str(cur_batch(ri), res->error);
+			if (s->op == PLAN_CREATE && ri->intent_ids[i])
+				rint_add_drop(ri, ri->intent_ids[i]);
 			break;
 		default:
 			step_fail(ri, i, F_TERMINAL, res->error);
@@ -1699,7 +1702,7 @@ static void pump(struct rint *ri)
 static void final_statuses(struct rint *ri)
 {
 	int64_t subs[SUBS_BUF];
-	size_t errors = 0;
+	size_t errors = 0, refused = 0, freed = 0;
 	int64_t actual;
 	struct cbatch *b;
 
@@ -1745,9 +1748,20 @@ static void final_statuses(struct rint *ri)
 	}
 	actual = (int64_t)ri->act.n;
 	b = cur_batch(ri);
-	for (size_t i = 0; i < ri->plan.n; i++)
-		if (ri->sx[i].st == SX_OK)
+	for (size_t i = 0; i < ri->plan.n; i++) {
+		if (ri->sx[i].st == SX_OK) {
 			actual += ri->plan.steps[i].op == PLAN_CREATE ? 1 : -1;
+			if (ri->plan.steps[i].op != PLAN_CREATE)
+				freed++;
+		} else if (ri->sx[i].st == SX_FAIL && ri->sx[i].fail == F_QUOTA) {
+			refused++;
+		}
+	}
+	/* Creates were refused for quota with the use from before this pass's
+	 * deletes: now that those freed room, plan again rather than wait for
+	 * the next change or resync. Bounded: each such pass deletes grants. */
+	if (refused && freed && !ri->deleting)
+		ri->want_pass = true;
 	b->has_health = true;
 	b->health = recon_health_keep();
 	b->health.desired = (int64_t)ri->set.n;

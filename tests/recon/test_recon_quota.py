@@ -137,32 +137,19 @@ class ReconQuota(unittest.TestCase):
 
         return e
 
-    # -- known gaps in daemon/recon.c. Everything before the gap is asserted as
-    #    usual; the gap itself skips with its diagnosis while it is there and
-    #    FAILS once it is fixed (then turn it into a plain assertion).
-
-    def known_gap(self, holds, why):
-        if holds:
-            self.fail("fixed now, make it a plain assertion: " + why)
-        self.skipTest("known gap in daemon/recon.c: " + why)
-
     def test_aws_quota_refusal_leaves_no_intent(self):
         """A create AWS refused with AccessGrantsQuotaExceededError made no grant,
-        so its intent must go, as for a terminal error. recon.c's on-result
-        switch drops the intent only in the terminal branch (`default:`), not
-        in `case PLAN_CLASS_QUOTA:`, so each refused create leaves an intent
-        behind for good (and adopt_intents() compares every intent with every
-        kept grant on each pass)."""
+        so its intent must go, as for a terminal error (an intent left behind
+        would be compared with every kept grant on each pass, for good)."""
         e = self.aws_quota_scenario()
         left = e.sql("SELECT count(*) FROM s3grant.grant_intents").strip()
-        self.known_gap(left == "0", "%s intents left for creates refused by AWS's quota" % left)
+        self.assertEqual(left, "0", "intents left for creates refused by AWS's quota")
 
     def test_refused_created_when_room_frees(self):
         """Deletes free quota; the subscriptions refused for quota must then get
-        their grants without waiting for the next resync (default 6 h). The
-        pass that deletes plans its creates with the quota use from before the
-        deletes (quota_apply(plan, used, limit) in plan_phase), refuses them
-        again, and nothing starts another pass afterwards."""
+        their grants without waiting for the next resync (default 6 h): the
+        pass that deletes planned its creates with the use from before the
+        deletes, so the daemon plans again once they freed room."""
         e = self.env("grant_quota = 20\n")
         iid = e.create_integration()
         self.seed(e, iid, 5, 5)
@@ -175,16 +162,12 @@ class ReconQuota(unittest.TestCase):
         self.assertEqual(len(self.fake.grants()), 20)
         e.sql("DELETE FROM s3grant.subscriptions WHERE user_id = (SELECT id FROM s3grant.users"
               " WHERE username = 'q0')")        # 5 grants go: room for the refused 5
-        wait_until(lambda: len(self.fake.grants()) == 15 and self.counts(e) == {"active": 15, "quota": 5}, 30,
-                   "q0's grants deleted")
-        try:
-            self.wait_counts(e, {"active": 20}, timeout=20)
-            created = True
-        except TimeoutError:
-            created = False
-        self.known_gap(created, "subscriptions refused for quota stay refused after deletes free room "
-                       "(have %r, %d grants)" % (self.counts(e), len(self.fake.grants())))
-
+        # q0's 5 grants go and q4's 5 refused subscriptions take their place,
+        # without another change or a resync.
+        wait_until(lambda: self.counts(e) == {"active": 20} and len(self.fake.grants()) == 20, 30,
+                   "the refused subscriptions granted once q0's grants are deleted")
+        left = e.sql("SELECT count(*) FROM s3grant.grant_intents").strip()
+        self.assertEqual(left, "0")
 
 if __name__ == "__main__":
     unittest.main()
