@@ -1204,32 +1204,42 @@ static void intents_after(struct dbjob *j)
 }
 
 /* Intents matching a grant that exists are adopted (recorded as created,
- * which resolves the intent); intents nobody wants any more are dropped. */
+ * which resolves the intent); intents nobody wants any more are dropped.
+ * An intent matches a kept grant iff its canonical key finds a desired grant
+ * (desired_find) that diff.keep pairs with an actual grant: one hash lookup
+ * per intent, not a scan of diff.keep (28,522 intents x 100,000 kept grants
+ * after a kill -9 took 11 s of CPU). */
 static void adopt_intents(struct rint *ri)
 {
+	uint32_t *keep_of;
+
+	if (!ri->intents.n)
+		return;
+	keep_of = x_malloc((ri->set.n ? ri->set.n : 1) * sizeof(*keep_of));
+	for (size_t i = 0; i < ri->set.n; i++)
+		keep_of[i] = UINT32_MAX;
+	for (size_t k = 0; k < ri->diff.nkeep; k++)
+		keep_of[ri->diff.keep[k].desired] = (uint32_t)k;
 	for (size_t i = 0; i < ri->intents.n; i++) {
 		const struct recon_intent *in = &ri->intents.v[i];
-		bool matched = false;
+		const struct diff_keep *kp;
+		const struct grant *a;
+		int64_t subs[SUBS_BUF];
+		size_t idx, m;
 
-		for (size_t k = 0; k < ri->diff.nkeep && !matched; k++) {
-			const struct grant *a = &ri->act.v[ri->diff.keep[k].actual];
-			int64_t subs[SUBS_BUF];
-			size_t m;
-
-			if (!grant_matches_intent(&in->g, a))
-				continue;
-			matched = true;
-			m = desired_subscriptions(&ri->set, ri->diff.keep[k].desired, subs, SUBS_BUF);
-			rint_add_created(ri, a, 0, subs, m > SUBS_BUF ? SUBS_BUF : m);
-			rint_add_audit(ri, RECON_OP_ADOPT, a, "intent found in AWS (created before a restart)", NULL);
+		if (desired_find(&ri->set, &in->g, &idx) != 0) {
+			rint_add_drop(ri, in->id);
+			continue;
 		}
-		if (!matched) {
-			size_t idx;
-
-			if (desired_find(&ri->set, &in->g, &idx) != 0)
-				rint_add_drop(ri, in->id);
-		}
+		if (keep_of[idx] == UINT32_MAX)
+			continue;   /* still wanted, not in AWS: the plan creates it */
+		kp = &ri->diff.keep[keep_of[idx]];
+		a = &ri->act.v[kp->actual];
+		m = desired_subscriptions(&ri->set, kp->desired, subs, SUBS_BUF);
+		rint_add_created(ri, a, 0, subs, m > SUBS_BUF ? SUBS_BUF : m);
+		rint_add_audit(ri, RECON_OP_ADOPT, a, "intent found in AWS (created before a restart)", NULL);
 	}
+	x_free(keep_of);
 }
 
 static void plan_phase(struct rint *ri)
