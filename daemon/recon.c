@@ -896,6 +896,11 @@ static void sync_work(struct dbjob *j)
 		return;
 	}
 	j->sync = sr;
+	/* Recorded: the plan reads the grants back from the record, so the
+	 * listing (100,000 grants: ~8 MB) goes before that second copy loads. */
+	x_free(ri->listed);
+	ri->listed = NULL;
+	ri->nlisted = ri->listed_cap = 0;
 	/* The record before the listing: which grants did s3grantd know? */
 	ri->prev_ids = x_calloc(ri->act.n ? ri->act.n : 1, sizeof(*ri->prev_ids));
 	ri->nprev_ids = ri->act.n;

@@ -116,6 +116,36 @@ static int script(PGconn *conn, const char *sql, struct pgerr *err)
 	return 0;
 }
 
+/* Run a query in single-row mode: row(res, i, user) sees every row as it
+ * arrives and the result is freed at once, so a 100,000-row SELECT never
+ * holds the whole PGresult (which costs several times the rows' bytes).
+ * The first error (a callback's or the server's) wins; the remaining
+ * results are drained either way. */
+static int run_rows(PGconn *conn, const char *sql, int n, const char *const *params, int fmt,
+		    int (*row)(const PGresult *res, int i, void *user), void *user, struct pgerr *err)
+{
+	PGresult *res;
+	int r = 0;
+
+	if (!PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, fmt))
+		return fail_res(conn, NULL, err);
+	(void)PQsetSingleRowMode(conn);   /* refused: one whole result, still correct */
+	while ((res = PQgetResult(conn))) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+			for (int i = 0; i < PQntuples(res) && r == 0; i++)
+				r = row(res, i, user);
+			PQclear(res);
+		} else if (r == 0) {
+			r = fail_res(conn, res, err);
+		} else {
+			PQclear(res);
+		}
+	}
+	return r;
+}
+
 static void rollback(PGconn *conn)
 {
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
@@ -338,6 +368,66 @@ static int parse_integration(PGresult *res, const struct secrets_key *key, struc
 	return 0;
 }
 
+static const char *keep_str(char **at, const char *s)
+{
+	size_t n;
+	char *p = *at;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(p, s, n);
+	*at = p + n;
+	return p;
+}
+
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+/* Copy the row strings of the data source, user and subscription results
+ * into one block and free those results: a PGresult costs several times its
+ * rows' bytes (100,000 subscriptions held ~10 MB for the whole pass). The
+ * integration's own row (res[0]) stays. */
+static void keep_strings(struct recon_inputs *in)
+{
+	size_t total = 1;
+	char *at;
+
+	for (size_t i = 0; i < in->nds; i++)
+		total += str_size(in->ds[i].prefix);
+	for (size_t i = 0; i < in->nusers; i++)
+		total += str_size(in->users[i].name) + str_size(in->users[i].principal);
+	for (size_t i = 0; i < in->nsubs; i++) {
+		const char *a = in->subs[i].access;
+
+		if (strcmp(a, "read") != 0 && strcmp(a, "write") != 0)
+			total += str_size(a);
+	}
+	in->strs = at = x_malloc(total);
+	for (size_t i = 0; i < in->nds; i++)
+		in->ds[i].prefix = keep_str(&at, in->ds[i].prefix);
+	for (size_t i = 0; i < in->nusers; i++) {
+		in->users[i].name = keep_str(&at, in->users[i].name);
+		in->users[i].principal = keep_str(&at, in->users[i].principal);
+	}
+	for (size_t i = 0; i < in->nsubs; i++) {
+		const char *a = in->subs[i].access;
+
+		if (strcmp(a, "read") == 0)
+			in->subs[i].access = "read";
+		else if (strcmp(a, "write") == 0)
+			in->subs[i].access = "write";
+		else
+			in->subs[i].access = keep_str(&at, a);
+	}
+	for (int q = 1; q < 4; q++) {
+		PQclear(in->res[q]);
+		in->res[q] = NULL;
+	}
+}
+
 int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, struct recon_inputs *ret,
 		      struct pgerr *err)
 {
@@ -418,6 +508,7 @@ int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, 
 		s->access = PQgetvalue(in.res[3], i, 3);
 	}
 	in.nsubs = (size_t)n;
+	keep_strings(&in);
 	*ret = in;
 	return 0;
 out:
@@ -437,6 +528,7 @@ void recon_inputs_free(struct recon_inputs *in)
 	x_free(in->ds);
 	x_free(in->users);
 	x_free(in->subs);
+	x_free(in->strs);
 	for (int i = 0; i < 4; i++)
 		PQclear(in->res[i]);
 	memset(in, 0, sizeof(*in));
@@ -444,45 +536,63 @@ void recon_inputs_free(struct recon_inputs *in)
 
 /* ---- grants ------------------------------------------------------------- */
 
+struct grants_rows {
+	struct intern *in;
+	struct recon_grants g;
+	size_t cap;
+	struct pgerr *err;
+};
+
+static int grants_row(const PGresult *res, int i, void *user)
+{
+	struct grants_rows *x = user;
+	struct grant *gr;
+
+	if (x->g.n == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 1024;
+		x->g.v = x_realloc(x->g.v, x->cap * sizeof(*x->g.v));
+		x->g.created_ms = x_realloc(x->g.created_ms, x->cap * sizeof(*x->g.created_ms));
+	}
+	gr = &x->g.v[x->g.n];
+	memset(gr, 0, sizeof(*gr));
+	if (grant_make(x->in, get_str(res, i, 2), get_str(res, i, 3), get_str(res, i, 4), get_str(res, i, 5),
+		       get_str(res, i, 6), get_str(res, i, 0), get_str(res, i, 1), get_str(res, i, 7), gr) < 0 ||
+	    get_i64(res, i, 8, &gr->subscription_id) < 0 || get_i64(res, i, 9, &x->g.created_ms[x->g.n]) < 0)
+		return bad_row(x->err, "grant", (int)x->g.n);
+	x->g.n++;
+	return 0;
+}
+
 int recon_grants_load(PGconn *conn, int64_t iid, struct intern *in, struct recon_grants *ret, struct pgerr *err)
 {
-	struct recon_grants g = { 0 };
-	PGresult *res = NULL;
+	struct grants_rows x = { .in = in, .err = err };
 	char id[24];
 	const char *p[1] = { id };
-	int r, n;
+	int r;
 
 	i64_str(iid, id);
-	r = run(conn,
-		"SELECT g.grant_id, g.grant_arn, g.grantee_type, g.grantee_id, g.permission, g.location_id,"
-		" g.sub_prefix, g.grant_scope,"
-		" coalesce((SELECT u.x FROM unnest(coalesce(g.subscription_ids, ARRAY[g.subscription_id]))"
-		"   WITH ORDINALITY AS u(x, o)"
-		"   WHERE EXISTS (SELECT 1 FROM s3grant.subscriptions s WHERE s.id = u.x) ORDER BY u.o LIMIT 1), 0),"
-		" coalesce((extract(epoch FROM g.created_at) * 1000)::bigint, 0)"
-		" FROM s3grant.grants g WHERE g.integration_id = $1::bigint ORDER BY g.grant_id",
-		1, p, 1, &res, err);
-	if (r < 0)
+	r = run_rows(conn,
+		     "SELECT g.grant_id, g.grant_arn, g.grantee_type, g.grantee_id, g.permission, g.location_id,"
+		     " g.sub_prefix, g.grant_scope,"
+		     " coalesce((SELECT u.x FROM unnest(coalesce(g.subscription_ids, ARRAY[g.subscription_id]))"
+		     "   WITH ORDINALITY AS u(x, o)"
+		     "   WHERE EXISTS (SELECT 1 FROM s3grant.subscriptions s WHERE s.id = u.x) ORDER BY u.o LIMIT 1), 0),"
+		     " coalesce((extract(epoch FROM g.created_at) * 1000)::bigint, 0)"
+		     " FROM s3grant.grants g WHERE g.integration_id = $1::bigint ORDER BY g.grant_id",
+		     1, p, 1, grants_row, &x, err);
+	if (r < 0) {
+		recon_grants_free(&x.g);
 		return r;
-	n = PQntuples(res);
-	g.v = x_calloc((size_t)n + 1, sizeof(*g.v));
-	g.created_ms = x_calloc((size_t)n + 1, sizeof(*g.created_ms));
-	for (int i = 0; i < n; i++) {
-		struct grant *gr = &g.v[i];
-
-		if (grant_make(in, get_str(res, i, 2), get_str(res, i, 3), get_str(res, i, 4), get_str(res, i, 5),
-			       get_str(res, i, 6), get_str(res, i, 0), get_str(res, i, 1), get_str(res, i, 7), gr) < 0 ||
-		    get_i64(res, i, 8, &gr->subscription_id) < 0 || get_i64(res, i, 9, &g.created_ms[i]) < 0) {
-			r = bad_row(err, "grant", i);
-			recon_grants_free(&g);
-			goto out;
-		}
 	}
-	g.n = (size_t)n;
-	*ret = g;
-out:
-	PQclear(res);
-	return r;
+	if (!x.g.v) {   /* callers may index v[0] of an empty set */
+		x.g.v = x_calloc(1, sizeof(*x.g.v));
+		x.g.created_ms = x_calloc(1, sizeof(*x.g.created_ms));
+	} else if (x.cap > x.g.n + 1) {   /* give the doubling's slack back */
+		x.g.v = x_realloc(x.g.v, (x.g.n + 1) * sizeof(*x.g.v));
+		x.g.created_ms = x_realloc(x.g.created_ms, (x.g.n + 1) * sizeof(*x.g.created_ms));
+	}
+	*ret = x.g;
+	return 0;
 }
 
 void recon_grants_free(struct recon_grants *g)
@@ -563,7 +673,7 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 		goto fail;
 	/* xmax = 0: the row was inserted, not updated */
 	r = run(conn,
-		"INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
+		"WITH u AS (INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
 		" permission, location_id, sub_prefix, grant_scope, created_at, seen_at)"
 		" SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
 		" grantee_id, permission, location_id, sub_prefix, grant_scope,"
@@ -575,16 +685,17 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 		" sub_prefix = excluded.sub_prefix, grant_scope = coalesce(excluded.grant_scope, g.grant_scope),"
 		" created_at = coalesce(excluded.created_at, g.created_at), seen_at = now()"
 		" WHERE g.integration_id = $1::bigint"
-		" RETURNING (g.xmax = 0)::int",
+		" RETURNING (g.xmax = 0) AS ins)"
+		" SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM u",
 		1, p, 0, &res, err);
 	if (r < 0)
 		goto fail;
-	for (int i = 0; i < PQntuples(res); i++) {
-		if (PQgetvalue(res, i, 0)[0] == '1')
-			out.inserted++;
-		else
-			out.updated++;
+	if (PQntuples(res) != 1) {
+		r = bad_row(err, "upsert count", PQntuples(res));
+		goto fail;
 	}
+	out.inserted = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	out.updated = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	res = NULL;
 	if (complete) {

@@ -6,8 +6,9 @@
  * users its subscriptions name and the subscriptions, in one REPEATABLE READ
  * READ ONLY transaction (one consistent snapshot, one query per table,
  * binary results). The rows are the structs core/desired.h takes; their
- * strings point into the libpq results the struct holds (no per-row
- * allocation) and live until recon_inputs_free(). Subscriptions come in id
+ * strings are copied into one block and the big results freed at once (the
+ * integration's strings point into its own small result); both live until
+ * recon_inputs_free(). Subscriptions come in id
  * order. The integration's secret key is decrypted only when a key is given
  * (the plaintext is wiped by recon_inputs_free).
  *
@@ -15,7 +16,8 @@
  * string into the caller's struct intern (use the desired set's, so equal
  * strings are pointer-equal) and sets grant.subscription_id to the first
  * recorded subscription that still exists (plan.h's make-before-break rule
- * (a)). recon_grants_sync() records a listing of the managed location; with
+ * (a)); the rows are streamed (single-row mode), never held as one result.
+ * recon_grants_sync() records a listing of the managed location; with
  * complete=true rows of that location the listing did not contain are
  * removed. Listed grants keep the subscriptions recorded for them.
  *
@@ -118,7 +120,8 @@ struct recon_inputs {
 	size_t nusers;
 	struct desired_subscription *subs;
 	size_t nsubs;
-	PGresult *res[4];              /* the strings above point into these */
+	PGresult *res[4];              /* res[0]: the integration's strings point into it; 1..3 freed */
+	char *strs;                    /* the row strings of ds, users and subs */
 };
 
 /* key NULL: leave the secret sealed. S3G_ENOTFOUND: no such integration;
