@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from daemon_harness import BUILD, Daemon  # noqa: E402
@@ -19,6 +20,26 @@ from pgtmp import fresh_db, psql  # noqa: E402
 
 CTL = os.path.join(BUILD, "ctl", "s3grantctl")
 ROLE = "arn:aws:iam::%s:role/s3grantd-location" % ACCOUNT
+
+
+class FakeTestCase(unittest.TestCase):
+    """One S3 Control fake per test class (FAKE_ARGS: S3ControlFake's keyword
+    arguments), reset before each test with the account's Access Grants
+    instance in place."""
+    FAKE_ARGS = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = S3ControlFake(**cls.FAKE_ARGS)
+        cls.fake.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.stop()
+
+    def setUp(self):
+        self.fake.reset()
+        self.fake.add_state(instances=[{}])
 
 
 def wait_until(pred, timeout=30, what="condition", interval=0.05):

@@ -47,7 +47,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reconlib import ACCOUNT, Env, S3ControlFake, gkey, wait_until  # noqa: E402
+from reconlib import ACCOUNT, Env, FakeTestCase, gkey, wait_until  # noqa: E402
 
 ALICE = "arn:aws:iam::%s:user/alice" % ACCOUNT
 BOB = "arn:aws:iam::%s:role/analyst-bob" % ACCOUNT
@@ -170,20 +170,12 @@ class StsBroker:
         self.server.server_close()
 
 
-class ReconAuth(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # No long-term key is valid at the fake: only what STS hands out.
-        cls.fake = S3ControlFake(default_credentials=False)
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
+class ReconAuth(FakeTestCase):
+    # No long-term key is valid at the fake: only what STS hands out.
+    FAKE_ARGS = {"default_credentials": False}
 
     def setUp(self):
-        self.fake.reset()
-        self.fake.add_state(instances=[{}])
+        super().setUp()
         self.e = Env(self.fake, prefix="ra")
         self.addCleanup(self.e.close)
         self.tenant = self.e.ctl("tenant").strip().split()[-1]

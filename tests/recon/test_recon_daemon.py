@@ -13,26 +13,16 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reconlib import ACCOUNT, Env, S3ControlFake, gkey, wait_until  # noqa: E402
+from reconlib import ACCOUNT, Env, FakeTestCase, gkey, wait_until  # noqa: E402
 
 ALICE = "arn:aws:iam::%s:user/alice" % ACCOUNT
 BOB = "arn:aws:iam::%s:role/analyst-bob" % ACCOUNT
 CAROL = "94482488-3041-7026-18f3-be45837cd0e4"
 
 
-class ReconDaemon(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = S3ControlFake()
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
-
+class ReconDaemon(FakeTestCase):
     def setUp(self):
-        self.fake.reset()
-        self.fake.add_state(instances=[{}])
+        super().setUp()
         self.e = Env(self.fake)
         self.addCleanup(self.e.close)
 

@@ -13,7 +13,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reconlib import ACCOUNT, Env, S3ControlFake, wait_until  # noqa: E402
+from reconlib import ACCOUNT, Env, FakeTestCase, wait_until  # noqa: E402
 
 
 def seed(e, iid, users, sources, access="read"):
@@ -25,20 +25,7 @@ def seed(e, iid, users, sources, access="read"):
           " FROM s3grant.users u CROSS JOIN s3grant.data_sources d" % access)
 
 
-class ReconFaults(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = S3ControlFake()
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
-
-    def setUp(self):
-        self.fake.reset()
-        self.fake.add_state(instances=[{}])
-
+class ReconFaults(FakeTestCase):
     def env(self, extra=""):
         e = Env(self.fake, conf_extra=extra)
         self.addCleanup(e.close)

@@ -23,7 +23,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reconlib import ACCESS_KEY, ACCOUNT, ROLE, SECRET_KEY, Env, S3ControlFake, wait_until  # noqa: E402
+from reconlib import ACCESS_KEY, ACCOUNT, ROLE, SECRET_KEY, Env, FakeTestCase, wait_until  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from daemon_harness import Daemon  # noqa: E402
@@ -39,19 +39,9 @@ def doc(name, key=ACCESS_KEY, secret=SECRET_KEY, path="s3://"):
                                   "awsSecretAccessKey": secret}})
 
 
-class ReconLifecycle(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = S3ControlFake()
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
-
+class ReconLifecycle(FakeTestCase):
     def setUp(self):
-        self.fake.reset()
-        self.fake.add_state(instances=[{}])
+        super().setUp()
         self.e = Env(self.fake, prefix="rl")
         self.addCleanup(self.e.close)
 

@@ -21,7 +21,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reconlib import ACCOUNT, Env, S3ControlFake, wait_until  # noqa: E402
+from reconlib import ACCOUNT, Env, FakeTestCase, wait_until  # noqa: E402
 
 QUOTA_WARNING = "near or at its grant quota"
 
@@ -30,20 +30,7 @@ def principal(i):
     return "arn:aws:iam::%s:user/q%d" % (ACCOUNT, i)
 
 
-class ReconQuota(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = S3ControlFake()
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
-
-    def setUp(self):
-        self.fake.reset()
-        self.fake.add_state(instances=[{}])
-
+class ReconQuota(FakeTestCase):
     def env(self, extra=""):
         e = Env(self.fake, prefix="rq", conf_extra=extra)
         self.addCleanup(e.close)
