@@ -124,28 +124,6 @@ void aws_client_opts_default(struct aws_client_opts *o)
 	o->checksum = SIGV4_CHECKSUM_CRC32;
 }
 
-static int64_t system_clock(void *user)
-{
-	struct timespec ts;
-
-	(void)user;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* xorshift64*: jitter only, not security. */
-static double prng_next(void *user)
-{
-	uint64_t *s = user;
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
 static void timer_fired(uv_timer_t *t);
 
 int aws_client_new(uv_loop_t *loop, const struct aws_client_opts *opts, struct aws_client **ret)
@@ -179,12 +157,10 @@ int aws_client_new(uv_loop_t *loop, const struct aws_client_opts *opts, struct a
 	cl->max_response = opts->max_response ? opts->max_response : AWS_CLIENT_DEFAULT_MAX_RESPONSE;
 	cl->timeout_ms = opts->timeout_ms;
 	cl->checksum = (unsigned)opts->checksum < SIGV4_CHECKSUM_MAX_ ? opts->checksum : SIGV4_CHECKSUM_CRC32;
-	cl->clock = opts->clock ? opts->clock : system_clock;
+	cl->clock = opts->clock ? opts->clock : aws_wall_clock_ms;
 	cl->clock_user = opts->clock ? opts->clock_user : NULL;
-	cl->prng = (uint64_t)system_clock(NULL) * 2654435761u ^ (uint64_t)(uintptr_t)cl;
-	if (!cl->prng)
-		cl->prng = 88172645463325252ULL;
-	cl->rand = opts->rand ? opts->rand : prng_next;
+	cl->prng = retry_prng_seed((uint64_t)aws_wall_clock_ms(NULL), (uint64_t)(uintptr_t)cl);
+	cl->rand = opts->rand ? opts->rand : retry_prng_next;
 	cl->rand_user = opts->rand ? opts->rand_user : &cl->prng;
 	if (cl->account) {
 		r = endpoint_s3control(&cl->ecfg, cl->account, cl->region, &cl->ep_s3control);

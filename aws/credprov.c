@@ -117,27 +117,6 @@ const char *credprov_kind_name(enum credprov_kind k)
 	return (unsigned)k < CREDPROV_KIND_MAX ? kind_names[k] : "?";
 }
 
-static int64_t system_clock(void *user)
-{
-	struct timespec ts;
-
-	(void)user;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double prng_next(void *user)
-{
-	uint64_t *s = user;
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
-
 static int64_t now_ms(const struct credprov *p)
 {
 	return p->clock(p->clock_user);
@@ -177,12 +156,10 @@ static struct credprov *prov_alloc(const struct credprov_env *env, enum credprov
 	p->ecfg.sts_url = p->sts_url;
 	p->ecfg.s3control_url = NULL;
 	p->ecfg.s3_url = NULL;
-	p->clock = env->clock ? env->clock : system_clock;
+	p->clock = env->clock ? env->clock : aws_wall_clock_ms;
 	p->clock_user = env->clock ? env->clock_user : NULL;
-	p->prng = (uint64_t)system_clock(NULL) * 6364136223846793005ULL ^ (uint64_t)(uintptr_t)p;
-	if (!p->prng)
-		p->prng = 1;
-	p->rand = env->rand ? env->rand : prng_next;
+	p->prng = retry_prng_seed((uint64_t)aws_wall_clock_ms(NULL), (uint64_t)(uintptr_t)p);
+	p->rand = env->rand ? env->rand : retry_prng_next;
 	p->rand_user = env->rand ? env->rand_user : &p->prng;
 	p->refresh_before_ms = env->refresh_before_ms > 0 ? env->refresh_before_ms : DEFAULT_BEFORE_MS;
 	p->timeout_ms = env->timeout_ms ? env->timeout_ms : DEFAULT_TIMEOUT_MS;

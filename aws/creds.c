@@ -1,6 +1,7 @@
 #include "aws/creds.h"
 
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <yajl/yajl_tree.h>
@@ -148,4 +149,13 @@ out:
 	OPENSSL_cleanse(text, len);
 	x_free(text);
 	return r;
+}
+
+int64_t aws_wall_clock_ms(void *user)
+{
+	struct timespec ts;
+
+	(void)user;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

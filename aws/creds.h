@@ -22,6 +22,10 @@ struct aws_creds {
 
 typedef const char *(*creds_getenv_cb)(const char *name, void *user);
 
+/* The wall clock in Unix ms (CLOCK_REALTIME), shaped as the injectable clock
+ * callbacks of aws/client.h and aws/credprov.h; user is ignored. */
+int64_t aws_wall_clock_ms(void *user);
+
 void aws_creds_clear(struct aws_creds *c);
 void aws_creds_copy(struct aws_creds *dst, const struct aws_creds *src);
 int aws_creds_set(struct aws_creds *c, const char *akid, const char *secret, const char *token,

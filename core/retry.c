@@ -302,3 +302,22 @@ int retry_parse_retry_after(const char *s, size_t len, int64_t *ret_ms)
 	*ret_ms = v;
 	return 0;
 }
+
+double retry_prng_next(void *user)
+{
+	uint64_t *s = user;
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+uint64_t retry_prng_seed(uint64_t a, uint64_t b)
+{
+	uint64_t x = a * 6364136223846793005ULL ^ b;
+
+	return x ? x : 0x9E3779B97F4A7C15ULL;
+}

@@ -43,6 +43,12 @@ const char *retry_class_name(enum retry_class c);
 
 typedef double (*retry_rand_cb)(void *user);
 
+/* The default jitter source: xorshift64* over a uint64_t state (user), a
+ * double in [0, 1). Jitter only, not security; seed the state non-zero
+ * (retry_prng_seed). */
+double retry_prng_next(void *user);
+uint64_t retry_prng_seed(uint64_t a, uint64_t b);
+
 struct retry_policy {
 	unsigned max_attempts;          /* total attempts including the first (3) */
 	unsigned quota_max;             /* bucket size and start value (500) */

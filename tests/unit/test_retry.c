@@ -274,6 +274,26 @@ static void test_http_date(void **state)
 	}
 }
 
+/* The default jitter source: in [0, 1), reproducible from its seed, spread. */
+static void test_prng(void **state)
+{
+	uint64_t a = retry_prng_seed(1700000000000ULL, 0x1234), b = a, z = retry_prng_seed(0, 0);
+	unsigned low = 0;
+
+	(void)state;
+	assert_true(a != 0);
+	assert_true(z != 0);
+	for (int i = 0; i < 100000; i++) {
+		double x = retry_prng_next(&a);
+
+		assert_true(x >= 0.0 && x < 1.0);
+		assert_true(x == retry_prng_next(&b));
+		low += x < 0.5;
+	}
+	assert_in_range(low, 49000, 51000);
+	assert_true(retry_prng_next(&z) >= 0.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_bounds),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_http_date),
+		cmocka_unit_test(test_prng),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
