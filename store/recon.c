@@ -517,6 +517,20 @@ out:
 	return r;
 }
 
+void recon_inputs_drop_rows(struct recon_inputs *in)
+{
+	x_free(in->ds);
+	x_free(in->users);
+	x_free(in->subs);
+	x_free(in->strs);
+	in->ds = NULL;
+	in->users = NULL;
+	in->subs = NULL;
+	in->strs = NULL;
+	in->nds = in->nusers = in->nsubs = 0;
+	in->rows_dropped = true;
+}
+
 void recon_inputs_free(struct recon_inputs *in)
 {
 	if (!in)

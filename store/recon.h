@@ -122,6 +122,7 @@ struct recon_inputs {
 	size_t nsubs;
 	PGresult *res[4];              /* res[0]: the integration's strings point into it; 1..3 freed */
 	char *strs;                    /* the row strings of ds, users and subs */
+	bool rows_dropped;             /* recon_inputs_drop_rows() was called */
 };
 
 /* key NULL: leave the secret sealed. S3G_ENOTFOUND: no such integration;
@@ -129,6 +130,9 @@ struct recon_inputs {
 int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, struct recon_inputs *ret,
 		      struct pgerr *err) S3G_WUR;
 void recon_inputs_free(struct recon_inputs *in);
+/* Free the data source, user and subscription rows (desired_build() has
+ * interned what it needs) and set rows_dropped; the integration stays. */
+void recon_inputs_drop_rows(struct recon_inputs *in);
 
 /* ---- grants as last seen in AWS ---------------------------------------- */
 
