@@ -65,6 +65,7 @@
 #include "aws/credprov.h"
 #include "aws/http.h"
 #include "aws/s3control.h"
+#include "canned_server.h"
 
 #define GET_POOL 64
 
@@ -80,110 +81,14 @@
 	"<AccessGrantsLocationConfiguration><S3SubPrefix>bench-bucket/p1/*</S3SubPrefix>"                      \
 	"</AccessGrantsLocationConfiguration><GrantScope>s3://bench-bucket/p1/*</GrantScope></" root ">"
 
-static const char *canned_body;
 static char canned[2048];
 static size_t canned_len;
-
-struct sconn {
-	uv_tcp_t tcp;
-	int m;                        /* bytes of "\r\n\r\n" matched */
-};
-
-static void s_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
-{
-	b->base = malloc(65536);
-	b->len = b->base ? 65536 : 0;
-}
-
-static void s_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void s_written(uv_write_t *w, int status)
-{
-	free(w->data);
-	free(w);
-}
-
-/* Requests end with their header block (bodies here hold no blank line). */
-static void s_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct sconn *c = s->data;
-	static const char end[] = "\r\n\r\n";
-	size_t count = 0;
-
-	for (ssize_t i = 0; i < n; i++) {
-		char ch = b->base[i];
-
-		if (ch == end[c->m])
-			c->m++;
-		else
-			c->m = ch == '\r';
-		if (c->m == 4) {
-			count++;
-			c->m = 0;
-		}
-	}
-	free(b->base);
-	if (n < 0) {
-		uv_close((uv_handle_t *)s, s_closed);
-		return;
-	}
-	if (count) {
-		char *out = malloc(count * canned_len);
-		uv_write_t *w = malloc(sizeof(*w));
-		uv_buf_t wb = uv_buf_init(out, (unsigned)(count * canned_len));
-
-		for (size_t i = 0; i < count; i++)
-			memcpy(out + i * canned_len, canned, canned_len);
-		w->data = out;
-		if (uv_write(w, s, &wb, 1, s_written) < 0) {
-			free(out);
-			free(w);
-		}
-	}
-}
-
-static void s_conn(uv_stream_t *srv, int status)
-{
-	struct sconn *c = calloc(1, sizeof(*c));
-
-	uv_tcp_init(srv->loop, &c->tcp);
-	c->tcp.data = c;
-	if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
-		uv_close((uv_handle_t *)&c->tcp, s_closed);
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_read_start((uv_stream_t *)&c->tcp, s_alloc, s_read);
-}
-
-static void server_main(int port_fd)
-{
-	uv_loop_t *loop = uv_default_loop();
-	uv_tcp_t srv;
-	struct sockaddr_in a;
-	struct sockaddr_storage got;
-	int len = sizeof(got), port;
-
-	uv_tcp_init(loop, &srv);
-	uv_ip4_addr("127.0.0.1", 0, &a);
-	if (uv_tcp_bind(&srv, (const struct sockaddr *)&a, 0) < 0 || uv_listen((uv_stream_t *)&srv, 512, s_conn) < 0)
-		_exit(1);
-	uv_tcp_getsockname(&srv, (struct sockaddr *)&got, &len);
-	port = ntohs(((struct sockaddr_in *)&got)->sin_port);
-	if (write(port_fd, &port, sizeof(port)) != sizeof(port))
-		_exit(1);
-	close(port_fd);
-	uv_run(loop, UV_RUN_DEFAULT);
-	_exit(0);
-}
 
 /* Fork the canned server; its URL into url. */
 static pid_t canned_start(const char *op, char *url, size_t url_len)
 {
-	int pfd[2], port = 0;
+	const char *canned_body;
+	int port = 0;
 	pid_t pid;
 
 	canned_body = op[0] == 'c' ? GRANT_XML("CreateAccessGrantResult") : GRANT_XML("GetAccessGrantResult");
@@ -193,19 +98,9 @@ static pid_t canned_start(const char *op, char *url, size_t url_len)
 				      "Date: Mon, 30 Nov 2026 14:00:00 GMT\r\nContent-Type: application/xml\r\n"
 				      "Content-Length: %zu\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\n%s",
 				      strlen(canned_body), canned_body);
-	if (pipe(pfd) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		close(pfd[0]);
-		server_main(pfd[1]);
-	}
-	close(pfd[1]);
-	if (pid < 0 || read(pfd[0], &port, sizeof(port)) != sizeof(port))
-		port = 0;
-	close(pfd[0]);
+	pid = canned_server_fork(canned, canned_len, &port);
 	snprintf(url, url_len, "http://127.0.0.1:%d", port);
-	return port ? pid : -1;
+	return pid;
 }
 
 struct bench {

@@ -27,107 +27,10 @@
 #include <uv.h>
 
 #include "aws/http.h"
+#include "canned_server.h"
 
 static const char RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 5\r\n"
 			   "x-amz-request-id: 0123456789ABCDEF\r\n\r\n<ok/>";
-
-/* ---- the server (child) ---- */
-
-struct sconn {
-	uv_tcp_t tcp;
-	int m;                        /* bytes of "\r\n\r\n" matched */
-};
-
-static void s_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
-{
-	b->base = malloc(65536);
-	b->len = b->base ? 65536 : 0;
-}
-
-static void s_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void s_written(uv_write_t *w, int status)
-{
-	free(w->data);
-	free(w);
-}
-
-static void s_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct sconn *c = s->data;
-	static const char end[] = "\r\n\r\n";
-	size_t count = 0;
-
-	for (ssize_t i = 0; i < n; i++) {
-		char ch = b->base[i];
-
-		if (ch == end[c->m])
-			c->m++;
-		else
-			c->m = ch == '\r';
-		if (c->m == 4) {
-			count++;
-			c->m = 0;
-		}
-	}
-	free(b->base);
-	if (n < 0) {
-		uv_close((uv_handle_t *)s, s_closed);
-		return;
-	}
-	if (count) {
-		size_t len = sizeof(RESP) - 1;
-		char *out = malloc(count * len);
-		uv_write_t *w = malloc(sizeof(*w));
-		uv_buf_t wb = uv_buf_init(out, (unsigned)(count * len));
-
-		for (size_t i = 0; i < count; i++)
-			memcpy(out + i * len, RESP, len);
-		w->data = out;
-		if (uv_write(w, s, &wb, 1, s_written) < 0) {
-			free(out);
-			free(w);
-		}
-	}
-}
-
-static void s_conn(uv_stream_t *srv, int status)
-{
-	struct sconn *c = calloc(1, sizeof(*c));
-
-	uv_tcp_init(srv->loop, &c->tcp);
-	c->tcp.data = c;
-	if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
-		uv_close((uv_handle_t *)&c->tcp, s_closed);
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_read_start((uv_stream_t *)&c->tcp, s_alloc, s_read);
-}
-
-static void server_main(int port_fd)
-{
-	uv_loop_t *loop = uv_default_loop();
-	uv_tcp_t srv;
-	struct sockaddr_in a;
-	struct sockaddr_storage got;
-	int len = sizeof(got);
-
-	uv_tcp_init(loop, &srv);
-	uv_ip4_addr("127.0.0.1", 0, &a);
-	if (uv_tcp_bind(&srv, (const struct sockaddr *)&a, 0) < 0 || uv_listen((uv_stream_t *)&srv, 512, s_conn) < 0)
-		_exit(1);
-	uv_tcp_getsockname(&srv, (struct sockaddr *)&got, &len);
-	int port = ntohs(((struct sockaddr_in *)&got)->sin_port);
-	if (write(port_fd, &port, sizeof(port)) != sizeof(port))
-		_exit(1);
-	close(port_fd);
-	uv_run(loop, UV_RUN_DEFAULT);
-	_exit(0);
-}
 
 /* ---- the client ---- */
 
@@ -166,7 +69,7 @@ int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 20000;
 	long k = argc > 2 ? atol(argv[2]) : 64;
-	int pfd[2], port;
+	int port;
 	pid_t pid;
 	uv_loop_t loop;
 	struct http_engine_opts o;
@@ -175,18 +78,12 @@ int main(int argc, char **argv)
 	double c0, c1;
 	struct http_stats st;
 
-	if (n <= 0 || k <= 0 || pipe(pfd) < 0)
+	if (n <= 0 || k <= 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	pid = fork();
-	if (pid == 0) {
-		close(pfd[0]);
-		server_main(pfd[1]);
-	}
-	close(pfd[1]);
-	if (read(pfd[0], &port, sizeof(port)) != sizeof(port))
+	pid = canned_server_fork(RESP, sizeof(RESP) - 1, &port);
+	if (pid < 0)
 		return 1;
-	close(pfd[0]);
 
 	uv_loop_init(&loop);
 	http_engine_opts_default(&o);
