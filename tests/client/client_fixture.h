@@ -55,6 +55,22 @@ static inline const char *fx_src(void)
 }
 
 /* Spawn argv (stdin /dev/null, stdout a pipe) and read its first stdout line. */
+/* The string value of "key" in a fixture's one-line JSON (json.dumps style:
+ * `"key": "value"`, no escapes in value). */
+static inline void fx_json_str(const char *js, const char *key, char *out, size_t n)
+{
+	char pat[64];
+	const char *p, *q;
+
+	snprintf(pat, sizeof(pat), "\"%s\": \"", key);
+	p = strstr(js, pat);
+	assert_non_null(p);
+	p += strlen(pat);
+	q = strchr(p, '"');
+	assert_non_null(q);
+	snprintf(out, n, "%.*s", (int)(q - p), p);
+}
+
 static inline int fx_spawn(struct fx_proc *p, char *const argv[], const char *cwd, int timeout_ms)
 {
 	posix_spawn_file_actions_t fa;

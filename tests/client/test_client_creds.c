@@ -31,20 +31,6 @@ static char m_akid[128], m_secret[128], m_role[256], m_user[256];
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static void json_str(const char *js, const char *key, char *out, size_t n)
-{
-	char pat[64];
-	const char *p, *q;
-
-	snprintf(pat, sizeof(pat), "\"%s\": \"", key);
-	p = strstr(js, pat);
-	assert_non_null(p);
-	p += strlen(pat);
-	q = strchr(p, '"');
-	assert_non_null(q);
-	snprintf(out, n, "%.*s", (int)(q - p), p);
-}
-
 static long json_int(const char *js, const char *key)
 {
 	char pat[64];
@@ -256,11 +242,11 @@ static int group_setup(void **state)
 		return -1;
 	if (fx_spawn(&moto, moto_argv, NULL, 120000) < 0)
 		return -1;
-	json_str(moto.line, "endpoint", moto.url, sizeof(moto.url));
-	json_str(moto.line, "akid", m_akid, sizeof(m_akid));
-	json_str(moto.line, "secret", m_secret, sizeof(m_secret));
-	json_str(moto.line, "role_arn", m_role, sizeof(m_role));
-	json_str(moto.line, "user_arn", m_user, sizeof(m_user));
+	fx_json_str(moto.line, "endpoint", moto.url, sizeof(moto.url));
+	fx_json_str(moto.line, "akid", m_akid, sizeof(m_akid));
+	fx_json_str(moto.line, "secret", m_secret, sizeof(m_secret));
+	fx_json_str(moto.line, "role_arn", m_role, sizeof(m_role));
+	fx_json_str(moto.line, "user_arn", m_user, sizeof(m_user));
 	return 0;
 }
 

@@ -18,20 +18,6 @@
 static struct fx_proc moto;
 static char m_akid[128], m_secret[128], m_role[256], m_other[256], m_kms[128], m_bucket[64], m_user[256];
 
-static void json_str(const char *js, const char *key, char *out, size_t n)
-{
-	char pat[64];
-	const char *p, *q;
-
-	snprintf(pat, sizeof(pat), "\"%s\": \"", key);
-	p = strstr(js, pat);
-	assert_non_null(p);
-	p += strlen(pat);
-	q = strchr(p, '"');
-	assert_non_null(q);
-	snprintf(out, n, "%.*s", (int)(q - p), p);
-}
-
 static int group_setup(void **state)
 {
 	char script[1024], ep[128];
@@ -42,15 +28,15 @@ static int group_setup(void **state)
 	snprintf(script, sizeof(script), "%s/tests/client/moto_fixture.py", fx_src());
 	if (fx_spawn(&moto, argv, NULL, 120000) < 0)
 		return -1;
-	json_str(moto.line, "endpoint", ep, sizeof(ep));
+	fx_json_str(moto.line, "endpoint", ep, sizeof(ep));
 	snprintf(moto.url, sizeof(moto.url), "%s", ep);
-	json_str(moto.line, "akid", m_akid, sizeof(m_akid));
-	json_str(moto.line, "secret", m_secret, sizeof(m_secret));
-	json_str(moto.line, "role_arn", m_role, sizeof(m_role));
-	json_str(moto.line, "other_role_arn", m_other, sizeof(m_other));
-	json_str(moto.line, "kms_key_id", m_kms, sizeof(m_kms));
-	json_str(moto.line, "bucket", m_bucket, sizeof(m_bucket));
-	json_str(moto.line, "user_arn", m_user, sizeof(m_user));
+	fx_json_str(moto.line, "akid", m_akid, sizeof(m_akid));
+	fx_json_str(moto.line, "secret", m_secret, sizeof(m_secret));
+	fx_json_str(moto.line, "role_arn", m_role, sizeof(m_role));
+	fx_json_str(moto.line, "other_role_arn", m_other, sizeof(m_other));
+	fx_json_str(moto.line, "kms_key_id", m_kms, sizeof(m_kms));
+	fx_json_str(moto.line, "bucket", m_bucket, sizeof(m_bucket));
+	fx_json_str(moto.line, "user_arn", m_user, sizeof(m_user));
 	return 0;
 }
 
