@@ -268,25 +268,38 @@ static struct xml_doc *build_doc(struct parse *p)
 #define FAST_NAME_MAX 256
 #define FAST_ATTS 16
 
-static int fast_name_start(unsigned char c)
+/* Byte classes for the fast path (ASCII only; every byte >= 0x80 is in none). */
+enum {
+	FC_TEXT = 1,                 /* character data as is: printable ASCII but '<' '&' '>', tab, LF */
+	FC_NAME = 2,                 /* [A-Za-z0-9_:.-] */
+	FC_START = 4,                /* [A-Za-z_:] */
+	FC_WS = 8,                   /* space, tab, LF */
+	FC_ATTR = 16,                /* in an attribute value: printable ASCII but '<' '&', tab, LF */
+};
+
+static unsigned char fast_class[256];
+static pthread_once_t fast_once = PTHREAD_ONCE_INIT;
+
+static void fast_class_init(void)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+	for (int c = 0x20; c < 0x7f; c++) {
+		fast_class[c] |= FC_TEXT | FC_ATTR;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':')
+			fast_class[c] |= FC_START | FC_NAME;
+		if ((c >= '0' && c <= '9') || c == '-' || c == '.')
+			fast_class[c] |= FC_NAME;
+	}
+	fast_class['<'] &= (unsigned char)~(FC_TEXT | FC_ATTR);
+	fast_class['&'] &= (unsigned char)~(FC_TEXT | FC_ATTR);
+	fast_class['>'] &= (unsigned char)~FC_TEXT;     /* checked for "]]>" */
+	fast_class['\t'] |= FC_TEXT | FC_ATTR | FC_WS;
+	fast_class['\n'] |= FC_TEXT | FC_ATTR | FC_WS;
+	fast_class[' '] |= FC_WS;
 }
 
-static int fast_name_char(unsigned char c)
+static int fast_is(char c, unsigned cls)
 {
-	return fast_name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
-}
-
-static int fast_ws(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n';
-}
-
-/* Printable ASCII, tab, LF. */
-static int fast_char(unsigned char c)
-{
-	return (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n';
+	return fast_class[(unsigned char)c] & cls;
 }
 
 static const char *fast_entity(const char *q, const char *e, const char **ret)
@@ -316,7 +329,7 @@ static const char *fast_start_tag(struct parse *p, const char *q, const char *e)
 	char name[FAST_NAME_MAX];
 	int empty = 0;
 
-	while (q < e && fast_name_char((unsigned char)*q))
+	while (q < e && fast_is(*q, FC_NAME))
 		q++;
 	nl = (size_t)(q - n);
 	if (nl >= sizeof(name))
@@ -325,34 +338,34 @@ static const char *fast_start_tag(struct parse *p, const char *q, const char *e)
 		const char *ws = q, *a;
 		char quote;
 
-		while (q < e && fast_ws((unsigned char)*q))
+		while (q < e && fast_is(*q, FC_WS))
 			q++;
 		if (q >= e)
 			return NULL;
 		if (*q == '>' || *q == '/')
 			break;
-		if (q == ws || !fast_name_start((unsigned char)*q) || na == FAST_ATTS)
+		if (q == ws || !fast_is(*q, FC_START) || na == FAST_ATTS)
 			return NULL;
 		a = q;
-		while (q < e && fast_name_char((unsigned char)*q))
+		while (q < e && fast_is(*q, FC_NAME))
 			q++;
 		for (size_t i = 0; i < na; i++)
 			if (al[i] == (size_t)(q - a) && memcmp(an[i], a, al[i]) == 0)
 				return NULL;
 		an[na] = a;
 		al[na++] = (size_t)(q - a);
-		while (q < e && fast_ws((unsigned char)*q))
+		while (q < e && fast_is(*q, FC_WS))
 			q++;
 		if (q >= e || *q != '=')
 			return NULL;
 		q++;
-		while (q < e && fast_ws((unsigned char)*q))
+		while (q < e && fast_is(*q, FC_WS))
 			q++;
 		if (q >= e || (*q != '"' && *q != '\''))
 			return NULL;
 		quote = *q++;
 		while (q < e && *q != quote) {
-			if (!fast_char((unsigned char)*q) || *q == '<' || *q == '&')
+			if (!fast_is(*q, FC_ATTR))
 				return NULL;
 			q++;
 		}
@@ -390,6 +403,7 @@ static int fast_parse(struct parse *p, const char *s, size_t len)
 
 	if (!s)
 		return 0;
+	pthread_once(&fast_once, fast_class_init);
 	if (len >= sizeof(decl_enc) - 1 && memcmp(q, decl_enc, sizeof(decl_enc) - 1) == 0)
 		q += sizeof(decl_enc) - 1;
 	else if (len >= sizeof(decl) - 1 && memcmp(q, decl, sizeof(decl) - 1) == 0)
@@ -406,11 +420,11 @@ static int fast_parse(struct parse *p, const char *s, size_t len)
 					return 0;
 				top = &p->stack[p->depth - 1];
 				q = n;
-				while (q < e && fast_name_char((unsigned char)*q))
+				while (q < e && fast_is(*q, FC_NAME))
 					q++;
 				if ((size_t)(q - n) != top->qlen || memcmp(n, top->qname, top->qlen) != 0)
 					return 0;
-				while (q < e && fast_ws((unsigned char)*q))
+				while (q < e && fast_is(*q, FC_WS))
 					q++;
 				if (q >= e || *q != '>')
 					return 0;
@@ -418,7 +432,7 @@ static int fast_parse(struct parse *p, const char *s, size_t len)
 				on_end(p, NULL);
 				continue;
 			}
-			if (!fast_name_start((unsigned char)q[1]) || (p->depth == 0 && seen_root))
+			if (!fast_is(q[1], FC_START) || (p->depth == 0 && seen_root))
 				return 0;
 			q = fast_start_tag(p, q + 1, e);
 			if (!q)
@@ -427,7 +441,7 @@ static int fast_parse(struct parse *p, const char *s, size_t len)
 			continue;
 		}
 		if (p->depth == 0) {
-			if (!fast_ws((unsigned char)*q))
+			if (!fast_is(*q, FC_WS))
 				return 0;
 			q++;
 			continue;
@@ -442,11 +456,11 @@ static int fast_parse(struct parse *p, const char *s, size_t len)
 		} else {
 			const char *t = q;
 
-			while (q < e && *q != '<' && *q != '&') {
-				if (!fast_char((unsigned char)*q) ||
-				    (*q == '>' && q - s >= 2 && q[-1] == ']' && q[-2] == ']'))
+			for (; q < e && *q != '<' && *q != '&'; q++) {
+				if (fast_is(*q, FC_TEXT))
+					continue;
+				if (*q != '>' || (q - s >= 2 && q[-1] == ']' && q[-2] == ']'))
 					return 0;
-				q++;
 			}
 			on_text(p, t, (int)(q - t));
 		}
