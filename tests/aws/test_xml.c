@@ -265,17 +265,17 @@ static void same_parse(const char *s, size_t len, const struct xml_limits *lim, 
 static void test_fast_path_matches_expat(void **state)
 {
 	static const char *const docs[] = {
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateAccessGrantResult xmlns=\"http://awss3control."
-		"amazonaws.com/doc/2018-08-20/\"><CreatedAt>2026-11-30T14:00:00.000Z</CreatedAt><AccessGrantId>0b1c"
-		"</AccessGrantId><Grantee><GranteeType>IAM</GranteeType><GranteeIdentifier>arn:aws:iam::1:role/r"
-		"</GranteeIdentifier></Grantee><Permission>READ</Permission><AccessGrantsLocationConfiguration>"
-		"<S3SubPrefix>b/p1/*</S3SubPrefix></AccessGrantsLocationConfiguration><GrantScope>s3://b/p1/*"
-		"</GrantScope></CreateAccessGrantResult>",
-		"<?xml version=\"1.0\"?>\n<ListAccessGrantsResult>\n  <NextToken>t</NextToken>\n"
-		"  <AccessGrantsList>\n    <AccessGrant><AccessGrantId>a</AccessGrantId></AccessGrant>\n"
-		"    <Other />\n  </AccessGrantsList>\n</ListAccessGrantsResult>\n",
-		"<ErrorResponse><Error><Code>SlowDown</Code><Message>a &amp; b &lt;c&gt; &quot;d&quot; &apos;"
-		"</Message></Error><RequestId>R</RequestId></ErrorResponse>",
+		("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateAccessGrantResult xmlns=\"http://awss3control."
+		 "amazonaws.com/doc/2018-08-20/\"><CreatedAt>2026-11-30T14:00:00.000Z</CreatedAt><AccessGrantId>0b1c"
+		 "</AccessGrantId><Grantee><GranteeType>IAM</GranteeType><GranteeIdentifier>arn:aws:iam::1:role/r"
+		 "</GranteeIdentifier></Grantee><Permission>READ</Permission><AccessGrantsLocationConfiguration>"
+		 "<S3SubPrefix>b/p1/*</S3SubPrefix></AccessGrantsLocationConfiguration><GrantScope>s3://b/p1/*"
+		 "</GrantScope></CreateAccessGrantResult>"),
+		("<?xml version=\"1.0\"?>\n<ListAccessGrantsResult>\n  <NextToken>t</NextToken>\n"
+		 "  <AccessGrantsList>\n    <AccessGrant><AccessGrantId>a</AccessGrantId></AccessGrant>\n"
+		 "    <Other />\n  </AccessGrantsList>\n</ListAccessGrantsResult>\n"),
+		("<ErrorResponse><Error><Code>SlowDown</Code><Message>a &amp; b &lt;c&gt; &quot;d&quot; &apos;"
+		 "</Message></Error><RequestId>R</RequestId></ErrorResponse>"),
 		"<s3:R xmlns:s3 = 'urn:s3' a=\"1\"\tb='x>'><s3:K>k</s3:K ><x:y:D>]]</x:y:D><:/><a:>x</a:></s3:R>",
 		"<R a='&amp;'><E>x</E></R>",
 		"\n <R><E>one<K/>two</E><C><![CDATA[x]]></C><!-- c --><P>&#65;</P></R>\n",
