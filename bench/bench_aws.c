@@ -51,14 +51,16 @@
  * The kernel (loopback TCP; per request one sendto, one recvfrom and the
  * two poll(2) calls libcurl 7.88 makes itself: the liveness check of a
  * reused connection and the readwrite check right after sending) is about
- * a third of the client's CPU. Against the fake the same client costs
- * ~1.7x its canned figure although it wakes up less often (2.2 responses
- * per epoll_wait against 1.2); the likely cause (not verified: this guest
- * has no hardware counters) is that it sleeps ~70 % of the time while the
- * fake and other sessions run on its core, and starts each wake-up on cold
- * caches: perf shows the same functions taking ~1.5x longer per call. So
- * the 30 us goal is about met against the canned server (26.9-34.0) and
- * missed against the fake on this shared machine.
+ * a third of the client's CPU. Against the fake the client runs the same
+ * user-space instructions per create (211k under callgrind) but costs ~1.7x
+ * its canned CPU time, although it wakes up less often (2.2 responses per
+ * epoll_wait against 1.2); perf shows the same functions taking ~1.5x
+ * longer per call. The cause is not pinned down (this guest has no
+ * hardware counters): nice-19 spinners keeping both cores busy did not
+ * remove it, and client and canned server on one core did not produce it
+ * (26.0-26.6 us per create there). So the 30 us
+ * goal is about met against the canned server (26.9-34.0) and missed
+ * against the fake on this shared machine.
  */
 #define _GNU_SOURCE
 #include <signal.h>
