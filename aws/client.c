@@ -569,7 +569,7 @@ static void http_done(struct http_request *req, int status, const struct http_re
 	struct xml_error xerr = {0};
 	enum retry_class cls;
 	const char *date, *ra;
-	int64_t raw_now = cl->clock(cl->clock_user);
+	int64_t raw_now;
 	int have_perr = 0, final = status;
 	uint64_t delay = 0;
 
@@ -602,6 +602,8 @@ static void http_done(struct http_request *req, int status, const struct http_re
 		return;
 	}
 
+	/* Read the wall clock only for a failure (clock skew, Date). */
+	raw_now = cl->clock(cl->clock_user);
 	in.status = status;
 	if (status == 0) {
 		in.http_code = (int)resp->code;

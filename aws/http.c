@@ -23,7 +23,15 @@ struct http_easy {
 	struct buf reqhdrs;           /* copies of the request header lines */
 	struct curl_slist nodes[HTTP_MAX_HEADERS + 3];
 	int too_big;                  /* a limit was hit in a callback */
+	int proxy_scheme;             /* PROXY_* the proxy options are set for */
 	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Which scheme's proxy an easy handle is set up for. */
+enum {
+	PROXY_ENV,                    /* none set: curl reads the environment itself */
+	PROXY_HTTP,
+	PROXY_HTTPS,
 };
 
 /* One per socket curl asks us to watch; freed in the poll's close callback. */
@@ -50,6 +58,9 @@ struct http_engine {
 	char *ca_file;
 	char *user_agent;
 	char *ua_line;                /* "User-Agent: <user_agent>", built once */
+	char *proxy_http;             /* the environment's proxy for http:// URLs, "" for none */
+	char *proxy_https;            /* ... for https:// URLs */
+	char *no_proxy;               /* the environment's no_proxy list, "" for none */
 	struct http_easy *free_easies;
 	struct http_request *q_head, *q_tail;       /* FIFO, waiting for a slot */
 	struct http_request *active;                /* running transfers */
@@ -481,6 +492,66 @@ static int has_header(const struct http_request *req, const char *name)
 	return 0;
 }
 
+/* ---- proxies ----
+ *
+ * libcurl 7.88 reads the proxy environment again for every transfer (five
+ * getenv calls and copies each). The engine reads it once, in curl's order,
+ * and hands curl the result: CURLOPT_PROXY "" and CURLOPT_NOPROXY "" mean
+ * "none" exactly as unset variables do. The process environment does not
+ * change under the daemon, so curl would find the same values. */
+
+/* curl_getenv: an empty variable counts as unset. */
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && v[0] ? v : NULL;
+}
+
+static char *env_first(const char *a, const char *b, const char *c, const char *d)
+{
+	const char *v = NULL;
+
+	if (a && !v)
+		v = env_nonempty(a);
+	if (b && !v)
+		v = env_nonempty(b);
+	if (c && !v)
+		v = env_nonempty(c);
+	if (d && !v)
+		v = env_nonempty(d);
+	return x_strdup(v ? v : "");
+}
+
+static void proxy_resolve(struct http_engine *eng)
+{
+	/* curl's detect_proxy(): "<scheme>_proxy", its upper-case spelling
+	 * except for HTTP_PROXY (CGI sets it from a request header), then
+	 * all_proxy, ALL_PROXY; no_proxy before NO_PROXY. */
+	eng->proxy_http = env_first("http_proxy", NULL, "all_proxy", "ALL_PROXY");
+	eng->proxy_https = env_first("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY");
+	eng->no_proxy = env_first("no_proxy", "NO_PROXY", NULL, NULL);
+}
+
+/* Point the handle at the proxy for url's scheme; a URL that is neither
+ * http nor https (curl refuses it later) gets curl's own lookup. */
+static void proxy_setup(struct http_engine *eng, struct http_easy *e, const char *url)
+{
+	int want = strncasecmp(url, "https:", 6) == 0 ? PROXY_HTTPS :
+		   strncasecmp(url, "http:", 5) == 0 ? PROXY_HTTP : PROXY_ENV;
+
+	if (want == e->proxy_scheme)
+		return;
+	if (want == PROXY_ENV) {
+		curl_easy_setopt(e->curl, CURLOPT_PROXY, NULL);
+		curl_easy_setopt(e->curl, CURLOPT_NOPROXY, NULL);
+	} else {
+		curl_easy_setopt(e->curl, CURLOPT_PROXY, want == PROXY_HTTPS ? eng->proxy_https : eng->proxy_http);
+		curl_easy_setopt(e->curl, CURLOPT_NOPROXY, eng->no_proxy);
+	}
+	e->proxy_scheme = want;
+}
+
 /* Program the easy handle for req. */
 static int easy_setup(struct http_engine *eng, struct http_easy *e, struct http_request *req)
 {
@@ -528,6 +599,7 @@ static int easy_setup(struct http_engine *eng, struct http_easy *e, struct http_
 	e->req = req;
 
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	proxy_setup(eng, e, req->url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	if (is_head) {
@@ -744,6 +816,7 @@ int http_engine_new(uv_loop_t *loop, const struct http_engine_opts *opts, struct
 	eng->ca_file = ca && ca[0] ? x_strdup(ca) : NULL;
 	eng->user_agent = opts->user_agent ? x_strdup(opts->user_agent) : x_strdup("s3grantd/" S3G_VERSION);
 	eng->ua_line = x_asprintf("User-Agent: %s", eng->user_agent);
+	proxy_resolve(eng);
 	eng->opts.ca_file = eng->ca_file;
 	eng->opts.user_agent = eng->user_agent;
 
@@ -752,6 +825,9 @@ int http_engine_new(uv_loop_t *loop, const struct http_engine_opts *opts, struct
 		x_free(eng->ca_file);
 		x_free(eng->user_agent);
 		x_free(eng->ua_line);
+		x_free(eng->proxy_http);
+		x_free(eng->proxy_https);
+		x_free(eng->no_proxy);
 		x_free(eng);
 		curl_global_cleanup();
 		return S3G_ETRANSPORT;
@@ -836,6 +912,9 @@ void http_engine_free(struct http_engine *eng)
 	x_free(eng->ca_file);
 	x_free(eng->user_agent);
 	x_free(eng->ua_line);
+	x_free(eng->proxy_http);
+	x_free(eng->proxy_https);
+	x_free(eng->no_proxy);
 	x_free(eng);
 }
 

@@ -11,7 +11,10 @@
  * everything from the loop thread.
  *
  * TLS peer and host verification is always on. The CA bundle is ca_file, or
- * $AWS_CA_BUNDLE when ca_file is NULL, or the system default.
+ * $AWS_CA_BUNDLE when ca_file is NULL, or the system default. Proxies come
+ * from the environment by curl's rules (http_proxy for http://; https_proxy
+ * or HTTPS_PROXY for https://; else all_proxy or ALL_PROXY; minus the hosts
+ * in no_proxy or NO_PROXY), read once by http_engine_new().
  *
  * Requests are owned by the caller (usually embedded in an AWS operation):
  *   - fill the public fields, call http_start(); the request, its url and

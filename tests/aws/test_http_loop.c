@@ -633,6 +633,96 @@ static void test_tls_verification(void **state)
 	ctx_close(&n);
 }
 
+/* ---- proxies from the environment (read once per engine, curl's rules) ---- */
+
+static const char *const proxy_vars[] = {
+	"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY",
+};
+
+static void proxy_env_clear(void)
+{
+	for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++)
+		unsetenv(proxy_vars[i]);
+}
+
+/* One GET of url on a fresh engine made under the current environment. */
+static void proxy_get(const char *url, const char *ca_file, struct treq *t)
+{
+	struct http_engine_opts o;
+	struct tctx c;
+
+	http_engine_opts_default(&o);
+	o.ca_file = ca_file;
+	ctx_init(&c, &o);
+	treq_init(t, &c, "GET", "/");
+	snprintf(t->url, sizeof(t->url), "%s", url);
+	http_start(c.eng, &t->r);
+	run_until(&c, &c.done, 1);
+	ctx_close(&c);
+}
+
+static void test_proxy_env(void **state)
+{
+	char proxy[64], direct[128], via[] = "http://proxied.invalid/echo", tls_url[128];
+	static const char dead[] = "http://127.0.0.1:1";     /* nothing listens: refused */
+	struct treq t;
+
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", plain.port);
+	snprintf(direct, sizeof(direct), "http://127.0.0.1:%d/echo", plain.port);
+	snprintf(tls_url, sizeof(tls_url), "https://localhost:%d/ok", tls.port);
+
+	/* http_proxy: the fixture answers as the proxy (absolute-form request) */
+	proxy_env_clear();
+	setenv("http_proxy", proxy, 1);
+	proxy_get(via, NULL, &t);
+	assert_int_equal(t.status, 0);
+	assert_int_equal(t.code, 200);
+	assert_non_null(strstr(t.body, "Host: proxied.invalid\n"));
+
+	/* an empty variable counts as unset: all_proxy is next */
+	setenv("http_proxy", "", 1);
+	setenv("all_proxy", proxy, 1);
+	proxy_get(via, NULL, &t);
+	assert_int_equal(t.code, 200);
+	assert_non_null(strstr(t.body, "Host: proxied.invalid\n"));
+
+	/* HTTP_PROXY (upper case) is never read for http:// */
+	proxy_env_clear();
+	setenv("HTTP_PROXY", dead, 1);
+	proxy_get(direct, NULL, &t);
+	assert_int_equal(t.status, 0);
+	assert_int_equal(t.code, 200);
+
+	/* NO_PROXY when no_proxy is empty */
+	proxy_env_clear();
+	setenv("http_proxy", dead, 1);
+	setenv("no_proxy", "", 1);
+	setenv("NO_PROXY", "127.0.0.1", 1);
+	proxy_get(direct, NULL, &t);
+	assert_int_equal(t.status, 0);
+	assert_int_equal(t.code, 200);
+	unsetenv("NO_PROXY");
+	proxy_get(direct, NULL, &t);
+	assert_int_equal(t.status, S3G_ETRANSPORT);
+	assert_int_equal(t.tcode, CURLE_COULDNT_CONNECT);
+
+	/* https:// reads HTTPS_PROXY (upper case too), not http_proxy */
+	proxy_env_clear();
+	setenv("http_proxy", proxy, 1);
+	proxy_get(tls_url, tls.cafile, &t);
+	assert_int_equal(t.status, 0);
+	assert_int_equal(t.code, 200);
+	setenv("HTTPS_PROXY", dead, 1);
+	proxy_get(tls_url, tls.cafile, &t);
+	assert_int_equal(t.status, S3G_ETRANSPORT);
+	assert_int_equal(t.tcode, CURLE_COULDNT_CONNECT);
+	setenv("no_proxy", "localhost", 1);
+	proxy_get(tls_url, tls.cafile, &t);
+	assert_int_equal(t.status, 0);
+	assert_int_equal(t.code, 200);
+	proxy_env_clear();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +737,7 @@ int main(void)
 		cmocka_unit_test(test_close_in_flight),
 		cmocka_unit_test(test_close_idle_and_unused),
 		cmocka_unit_test(test_tls_verification),
+		cmocka_unit_test(test_proxy_env),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -229,6 +229,84 @@ static void test_utf16(void **state)
 	xml_free(d);
 }
 
+/* ---- the fast path against expat ---- */
+
+static void same_tree(const struct xml_node *a, const struct xml_node *b, const char *what)
+{
+	for (; a || b; a = a->next, b = b->next) {
+		if (!a || !b)
+			fail_msg("%s: sibling counts differ", what);
+		if (strcmp(a->name, b->name) != 0 || a->text_len != b->text_len ||
+		    memcmp(a->text, b->text, a->text_len + 1) != 0)
+			fail_msg("%s: node %s/%s differs", what, a->name, b->name);
+		same_tree(a->child, b->child, what);
+	}
+}
+
+/* xml_parse and xml_parse_expat agree on status, reason and tree. */
+static void same_parse(const char *s, size_t len, const struct xml_limits *lim, const char *what)
+{
+	struct xml_doc *da = NULL, *db = NULL;
+	struct xml_error ea = {0}, eb = {0};
+	int ra = xml_parse(s, len, lim, &da, &ea), rb = xml_parse_expat(s, len, lim, &db, &eb);
+
+	if (ra != rb || strcmp(ea.reason, eb.reason) != 0 || ea.line != eb.line || ea.column != eb.column)
+		fail_msg("%s (%zu bytes): fast %s \"%s\", expat %s \"%s\"", what, len, err_name(ra), ea.reason,
+			 err_name(rb), eb.reason);
+	if (ra == 0) {
+		if (xml_element_count(da) != xml_element_count(db))
+			fail_msg("%s: element counts differ", what);
+		same_tree(xml_root(da), xml_root(db), what);
+	}
+	xml_free(da);
+	xml_free(db);
+}
+
+static void test_fast_path_matches_expat(void **state)
+{
+	static const char *const docs[] = {
+		("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateAccessGrantResult xmlns=\"http://awss3control."
+		 "amazonaws.com/doc/2018-08-20/\"><CreatedAt>2026-11-30T14:00:00.000Z</CreatedAt><AccessGrantId>0b1c"
+		 "</AccessGrantId><Grantee><GranteeType>IAM</GranteeType><GranteeIdentifier>arn:aws:iam::1:role/r"
+		 "</GranteeIdentifier></Grantee><Permission>READ</Permission><AccessGrantsLocationConfiguration>"
+		 "<S3SubPrefix>b/p1/*</S3SubPrefix></AccessGrantsLocationConfiguration><GrantScope>s3://b/p1/*"
+		 "</GrantScope></CreateAccessGrantResult>"),
+		("<?xml version=\"1.0\"?>\n<ListAccessGrantsResult>\n  <NextToken>t</NextToken>\n"
+		 "  <AccessGrantsList>\n    <AccessGrant><AccessGrantId>a</AccessGrantId></AccessGrant>\n"
+		 "    <Other />\n  </AccessGrantsList>\n</ListAccessGrantsResult>\n"),
+		("<ErrorResponse><Error><Code>SlowDown</Code><Message>a &amp; b &lt;c&gt; &quot;d&quot; &apos;"
+		 "</Message></Error><RequestId>R</RequestId></ErrorResponse>"),
+		"<s3:R xmlns:s3 = 'urn:s3' a=\"1\"\tb='x>'><s3:K>k</s3:K ><x:y:D>]]</x:y:D><:/><a:>x</a:></s3:R>",
+		"<R a='&amp;'><E>x</E></R>",
+		"\n <R><E>one<K/>two</E><C><![CDATA[x]]></C><!-- c --><P>&#65;</P></R>\n",
+	};
+	static const char subst[] = "<>&/\"' \r\t\n]:-1abx=?!;#\x7f\x80\xff";
+	struct xml_limits tight = {.max_bytes = 4096, .max_depth = 3, .max_elements = 6, .max_text = 12};
+
+	for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+		size_t len = strlen(docs[d]);
+		char *m = x_malloc(len + 2);
+
+		same_parse(docs[d], len, NULL, "whole");
+		same_parse(docs[d], len, &tight, "tight limits");
+		for (size_t n = 0; n < len; n++)
+			same_parse(docs[d], n, NULL, "prefix");
+		for (size_t i = 0; i < len; i++) {
+			for (size_t k = 0; k < sizeof(subst); k++) {   /* the NUL too */
+				memcpy(m, docs[d], len);
+				m[i] = subst[k];
+				same_parse(m, len, NULL, "substituted");
+				same_parse(m, len, &tight, "substituted, tight");
+				memcpy(m, docs[d], i);
+				m[i] = subst[k];
+				memcpy(m + i + 1, docs[d] + i, len - i);
+				same_parse(m, len + 1, NULL, "inserted");
+			}
+		}
+		x_free(m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_doctype),
 		cmocka_unit_test(test_utf16),
+		cmocka_unit_test(test_fast_path_matches_expat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
