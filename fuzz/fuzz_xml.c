@@ -1,6 +1,7 @@
 /* libFuzzer: AWS XML response bodies through every shapes_parse_* function
  * (and so through aws/xml.c). Each parser must return 0 or a negative code,
- * leave *ret untouched on failure, and leak nothing. */
+ * leave *ret untouched on failure, and leak nothing. xml_parse (fast path)
+ * and xml_parse_expat must agree on status, error text and tree. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +29,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		clear(&v);                                                         \
 	} while (0)
 
+static void same_tree(const struct xml_node *a, const struct xml_node *b)
+{
+	for (; a || b; a = a->next, b = b->next) {
+		if (!a || !b || strcmp(a->name, b->name) != 0 || a->text_len != b->text_len ||
+		    memcmp(a->text, b->text, a->text_len) != 0)
+			abort();
+		same_tree(a->child, b->child);
+	}
+}
+
+static void same_parse(const uint8_t *data, size_t size)
+{
+	struct xml_doc *da = NULL, *db = NULL;
+	struct xml_error ea = {0}, eb = {0};
+	int ra = xml_parse((const char *)data, size, NULL, &da, &ea);
+	int rb = xml_parse_expat((const char *)data, size, NULL, &db, &eb);
+
+	if (ra != rb || strcmp(ea.reason, eb.reason) != 0)
+		abort();
+	if (ra == 0) {
+		if (xml_element_count(da) != xml_element_count(db))
+			abort();
+		same_tree(xml_root(da), xml_root(db));
+	}
+	xml_free(da);
+	xml_free(db);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xml_doc *doc = NULL;
@@ -42,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	RUN(shapes_sts_creds, shapes_parse_sts_creds, shapes_sts_creds_clear);
 	RUN(shapes_object_list, shapes_parse_object_list, shapes_object_list_clear);
 	RUN(shapes_error, shapes_parse_error, shapes_error_clear);
+	same_parse(data, size);
 
 	/* the tree itself: every node reachable, text lengths honest */
 	if (xml_parse((const char *)data, size, NULL, &doc, NULL) == 0) {
