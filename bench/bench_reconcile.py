@@ -58,6 +58,9 @@ def parse_args():
     p.add_argument("--baseline-threads", type=int, default=64)
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--pg-stats", action="store_true",
+                   help="load pg_stat_statements (track = all, utility too) and print the statements Postgres "
+                        "spent the full reconcile's time on (measuring costs some CPU itself)")
     p.add_argument("--autogroup-nice", type=int, default=None,
                    help="this session's scheduler autogroup nice for the run (e.g. -10; root), restored after: "
                         "with sched_autogroup on, CPU is shared per session and the daemon, Postgres, the fake "
@@ -109,6 +112,46 @@ def pg_cpu_s():
         if int(rest[1]) == pm:
             total += (int(rest[11]) + int(rest[12])) / TICK
     return total
+
+
+PG = None   # the private server (PgTmp)
+
+
+def pg_stats_enable(pg):
+    """Restart the private server with pg_stat_statements loaded."""
+    from pgtmp import psql
+    ci = pg.conninfo()
+    psql(ci, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+    cmd = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(pg.dir, "data"), "-w", "-t", "60", "restart"]
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=120)
+    # the module's settings exist once it is loaded
+    for sql in ("ALTER SYSTEM SET pg_stat_statements.track = 'all'",
+                "ALTER SYSTEM SET pg_stat_statements.track_utility = on", "SELECT pg_reload_conf()",
+                "CREATE EXTENSION pg_stat_statements"):
+        psql(ci, sql)
+
+
+def pg_stats_reset():
+    if ARGS.pg_stats:
+        from pgtmp import psql
+        psql(PG.conninfo(), "SELECT pg_stat_statements_reset()")
+
+
+def pg_stats_top(n_grants, limit=25):
+    """The statements by total time since the last reset: (calls, rows, total ms, us per grant, query)."""
+    if not ARGS.pg_stats:
+        return None
+    from pgtmp import psql
+    out = psql(PG.conninfo(), "SELECT calls, rows, round(total_exec_time::numeric, 1),"
+               " regexp_replace(left(query, 150), '\\s+', ' ', 'g') FROM pg_stat_statements"
+               " ORDER BY total_exec_time DESC LIMIT %d" % limit)
+    top = []
+    for line in out.splitlines():
+        calls, rows, ms, q = line.split("|", 3)
+        top.append([int(calls), int(rows), float(ms), 1000.0 * float(ms) / n_grants, q])
+    return top
 
 
 def vm(pid, key):
@@ -292,8 +335,10 @@ def phase_full(e, fake, iid, n):
     # sampled when each line is read, so it includes the lag's idle time only.
     first = d.wait_log(lambda l: "reconciling %d grant change" % n in l, timeout=600)
     a = Sample({"daemon": pid, "fake": fake.pid})
+    pg_stats_reset()
     line = d.wait_log(lambda l: "reconciled " in l and "grant changes" in l, timeout=1800)
     b = Sample({"daemon": pid, "fake": fake.pid})
+    top_creates = pg_stats_top(n)
     _, cpu, busy = delta(a, b)
     wall = log_ts(line) - log_ts(first)
     # ... and until the record is complete: no intent left, every subscription
@@ -302,6 +347,7 @@ def phase_full(e, fake, iid, n):
     settled = wait_until(lambda: settled_at(e, iid, n), 900, "record complete", interval=0.1)
     c = Sample({"daemon": pid, "fake": fake.pid})
     _, cpu_rec, _ = delta(a, c)
+    top_recorded = pg_stats_top(n)
     hwm = vm(pid, "VmHWM")
     creates = [x for x in fake.log() if x["op"] == "CreateAccessGrant"]
     ok = [x for x in creates if x["status"] == 200]
@@ -324,6 +370,7 @@ def phase_full(e, fake, iid, n):
         "fake_cpu_s": cpu["fake"], "fake_core_use": cpu["fake"] / wall, "machine_busy": busy,
         "fake_max_inflight": st.get("max_inflight"), "daemon_vmhwm_kb": hwm,
         "in_fake": len(fake.grants()),
+        "pg_top_creates": top_creates, "pg_top_recorded": top_recorded,
     }
 
 
@@ -529,8 +576,11 @@ def run():
 
     envs = []
     pg = PgTmp().start()
-    global PG_DATA
+    global PG_DATA, PG
     PG_DATA = os.path.join(pg.dir, "data")
+    PG = pg
+    if ARGS.pg_stats:
+        pg_stats_enable(pg)
     res = {"build": ARGS.build, "build_type": btype, "head": head, "load_before": os.getloadavg(),
            "autogroup": autogroup()}
     try:
@@ -665,6 +715,12 @@ def report(r, n):
     print("-" * (w0 + w1 + 40))
     for a, b, c in rows:
         print("%-*s  %-*s  %s" % (w0, a, w1, b, c))
+    for key, label in (("pg_top_creates", "creates"), ("pg_top_recorded", "creates until recorded")):
+        if f.get(key):
+            print("\nPostgres statements, %s (pg_stat_statements, track = all: nested ones count twice):" % label)
+            print("%8s %9s %10s %8s  %s" % ("calls", "rows", "total ms", "us/grant", "query"))
+            for calls, nrows, ms, us, q in f[key]:
+                print("%8d %9d %10.1f %8.1f  %s" % (calls, nrows, ms, us, q[:110]))
 
 
 if __name__ == "__main__":

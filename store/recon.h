@@ -31,8 +31,11 @@
  *
  * Results. recon_batch_commit() writes, in ONE transaction, grants created
  * or adopted (resolving their intents), grants deleted, intents given up,
- * audit rows and subscription statuses — bulk via COPY into temporary
- * tables, so N results cost a handful of round trips, not N.
+ * audit rows and subscription statuses — bulk, each column one array
+ * parameter: up to 5,000 results are one statement (one round trip), more
+ * go as several statements between BEGIN and COMMIT. recon_intents_add()
+ * is one statement too; recon_grants_sync() COPYs the listing into a
+ * temporary table.
  *
  * Lifecycle. recon_integration_transition() moves an integration from the
  * state the caller read to the next one, atomically (UPDATE ... WHERE status
