@@ -79,6 +79,8 @@ struct dbjob {
 	struct cbatch *b;
 	size_t ifrom, ito;             /* intents: plan step range */
 	int64_t *ids;
+	struct rlisted *page;          /* listing: one page's grants (strings in the pass's pool) */
+	size_t npage, ord0;            /* ... how many, and how many earlier pages held */
 	struct recon_sync_result sync;
 	struct recon_transition tr;
 	char *results_json, *message;
@@ -166,9 +168,10 @@ struct rint {
 	bool aws_stale;                /* SIGHUP: rebuild at the next pass */
 	bool aws_closing;
 	struct cbatch *batch;
-	/* listing */
-	struct rlisted *listed;
-	size_t nlisted, listed_cap;
+	/* listing: each page goes to the database as it comes (a page job) */
+	size_t nlisted;                /* grants sent so far */
+	unsigned list_jobs;            /* page jobs queued or running */
+	bool list_failed;              /* a page job failed: the listing is not recorded */
 	char *next_token;
 	size_t list_total;
 	unsigned list_fails;

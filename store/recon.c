@@ -269,25 +269,6 @@ static void copy_i64(struct copy *c, int64_t v, bool last)
 	copy_field(c, s, last);
 }
 
-/* A bigint[] literal "{1,2,3}" (NULL when n == 0). */
-static void copy_ids(struct copy *c, const int64_t *v, size_t n, bool last)
-{
-	struct buf a;
-
-	if (!n) {
-		copy_field(c, NULL, last);
-		return;
-	}
-	buf_init(&a, COPY_ROW_MAX);
-	for (size_t i = 0; i < n; i++)
-		if (buf_printf(&a, "%c%" PRId64, i ? ',' : '{', v[i]) < 0)
-			c->status = S3G_ETOOBIG;
-	if (buf_puts(&a, "}") < 0)
-		c->status = S3G_ETOOBIG;
-	copy_field(c, buf_str(&a), last);
-	buf_free(&a);
-}
-
 static int copy_end(struct copy *c, struct pgerr *err)
 {
 	PGresult *res;
@@ -731,18 +712,20 @@ void recon_grants_free(struct recon_grants *g)
 	memset(g, 0, sizeof(*g));
 }
 
-/* The temporary table a listing is COPied into (recon_grants_sync); emptied
- * at commit. The batch writes use array parameters instead (see "batch"). */
-#define TEMP_TABLES \
+/* The table a listing is COPied into, page by page (recon_listing_add):
+ * session-local, kept across transactions until the next listing's first
+ * page empties it. The batch writes use array parameters instead (see
+ * "batch"). */
+#define LISTING_TABLE \
+	"BEGIN;" \
 	"SET LOCAL client_min_messages = warning;" \
-	"CREATE TEMP TABLE IF NOT EXISTS recon_in_grants (ord bigint, grant_id text, grant_arn text," \
+	"CREATE TEMP TABLE IF NOT EXISTS recon_listing (ord bigint, grant_id text, grant_arn text," \
 	" grantee_type text, grantee_id text, permission text, location_id text, sub_prefix text," \
-	" grant_scope text, created_ms bigint, subs bigint[]) ON COMMIT DELETE ROWS;"
+	" grant_scope text, created_ms bigint);" \
+	"TRUNCATE recon_listing;" \
+	"COMMIT;"
 
-#define COPY_GRANTS "COPY recon_in_grants FROM STDIN"
-
-static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_t created_ms, const int64_t *subs,
-		       size_t nsubs)
+static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_t created_ms)
 {
 	copy_i64(c, (int64_t)ord, false);
 	copy_field(c, g->grant_id, false);
@@ -754,10 +737,9 @@ static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_
 	copy_field(c, g->sub_prefix ? g->sub_prefix : "", false);
 	copy_field(c, g->grant_scope, false);
 	if (created_ms)
-		copy_i64(c, created_ms, false);
+		copy_i64(c, created_ms, true);
 	else
-		copy_field(c, NULL, false);
-	copy_ids(c, subs, nsubs, true);
+		copy_field(c, NULL, true);
 }
 
 static int commit(PGconn *conn, struct pgerr *err)
@@ -765,14 +747,10 @@ static int commit(PGconn *conn, struct pgerr *err)
 	return script(conn, "COMMIT", err);
 }
 
-int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const struct recon_listed *v, size_t n,
-		      bool complete, struct recon_sync_result *ret, struct pgerr *err)
+int recon_listing_add(PGconn *conn, const char *location_id, const struct recon_listed *v, size_t n, size_t ord0,
+		      struct pgerr *err)
 {
-	struct recon_sync_result out = { 0 };
 	struct copy c;
-	PGresult *res = NULL;
-	char id[24];
-	const char *p[2] = { id, location_id };
 	int r;
 
 	for (size_t i = 0; i < n; i++)
@@ -781,25 +759,55 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 				pgerr_set(err, "listed grant %zu: no grant id, or not in location %s", i, location_id);
 			return S3G_EINVAL;
 		}
-	i64_str(iid, id);
-	r = script(conn, "BEGIN;" TEMP_TABLES, err);
+	if (ord0 == 0) {
+		r = script(conn, LISTING_TABLE, err);
+		if (r < 0)
+			return r;
+	}
+	if (!n)
+		return 0;
+	/* COPY outside a transaction block: the page is its own transaction */
+	r = copy_begin(&c, conn, "COPY recon_listing FROM STDIN", err);
 	if (r < 0)
-		goto fail;
-	r = copy_begin(&c, conn, COPY_GRANTS, err);
-	if (r < 0)
-		goto fail;
+		return r;
 	for (size_t i = 0; i < n; i++)
-		copy_grant(&c, i, v[i].g, v[i].created_ms, NULL, 0);
-	r = copy_end(&c, err);
+		copy_grant(&c, ord0 + i, v[i].g, v[i].created_ms);
+	return copy_end(&c, err);
+}
+
+int recon_listing_sync(PGconn *conn, int64_t iid, const char *location_id, size_t n, bool complete,
+		       struct recon_sync_result *ret, struct pgerr *err)
+{
+	struct recon_sync_result out = { 0 };
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[2] = { id, location_id };
+	int r;
+
+	i64_str(iid, id);
+	r = script(conn, "BEGIN", err);
 	if (r < 0)
 		goto fail;
+	/* A page lost (a reconnect empties the table, a failed COPY): an
+	 * incomplete listing must not remove the records of grants it missed. */
+	r = run(conn, "SELECT count(*) FROM recon_listing", 0, NULL, 0, &res, err);
+	if (r < 0)
+		goto fail;
+	if (strtoull(PQgetvalue(res, 0, 0), NULL, 10) != n) {
+		if (err)
+			pgerr_set(err, "the listing holds %s of %zu grants (a page was lost)", PQgetvalue(res, 0, 0), n);
+		r = S3G_ECONFLICT;
+		goto fail;
+	}
+	PQclear(res);
+	res = NULL;
 	/* xmax = 0: the row was inserted, not updated */
 	r = run(conn,
 		"WITH u AS (INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
 		" permission, location_id, sub_prefix, grant_scope, created_at, seen_at)"
 		" SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
 		" grantee_id, permission, location_id, sub_prefix, grant_scope,"
-		" to_timestamp(created_ms / 1000.0), now() FROM recon_in_grants ORDER BY grant_id, ord"
+		" to_timestamp(created_ms / 1000.0), now() FROM recon_listing ORDER BY grant_id, ord"
 		" ON CONFLICT (grant_id) DO UPDATE SET grant_arn = CASE WHEN excluded.grant_arn = ''"
 		"   THEN g.grant_arn ELSE excluded.grant_arn END,"
 		" grantee_type = excluded.grantee_type, grantee_id = excluded.grantee_id,"
@@ -823,7 +831,7 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 	if (complete) {
 		r = run(conn,
 			"DELETE FROM s3grant.grants g WHERE g.integration_id = $1::bigint AND g.location_id = $2"
-			" AND NOT EXISTS (SELECT 1 FROM recon_in_grants t WHERE t.grant_id = g.grant_id)",
+			" AND NOT EXISTS (SELECT 1 FROM recon_listing t WHERE t.grant_id = g.grant_id)",
 			2, p, 0, &res, err);
 		if (r < 0)
 			goto fail;
@@ -831,7 +839,9 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 		PQclear(res);
 		res = NULL;
 	}
-	r = commit(conn, err);
+	r = script(conn, "TRUNCATE recon_listing", err);   /* recorded: its rows are not needed */
+	if (r == 0)
+		r = commit(conn, err);
 	if (r < 0)
 		goto fail;
 	if (ret)
@@ -841,6 +851,17 @@ fail:
 	PQclear(res);
 	rollback(conn);
 	return r;
+}
+
+int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const struct recon_listed *v, size_t n,
+		      bool complete, struct recon_sync_result *ret, struct pgerr *err)
+{
+	int r;
+
+	r = recon_listing_add(conn, location_id, v, n, 0, err);
+	if (r < 0)
+		return r;
+	return recon_listing_sync(conn, iid, location_id, n, complete, ret, err);
 }
 
 /* ---- intents ------------------------------------------------------------ */
