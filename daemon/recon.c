@@ -917,6 +917,42 @@ static void page_after(struct dbjob *j)
 	}
 }
 
+static int cmp_ptr(const void *a, const void *b);
+
+/* prev_act: keep only the grants of the old record the new one lacks
+ * (vanished from AWS), which is all the plan asks of it (was a missing
+ * grant recorded?): a grant id's key never changes, so a grant in both
+ * records adds nothing; 100,000 kept grants were a second ~7 MB copy of
+ * the record for the whole planning. Ids are interned: compared as
+ * pointers. */
+static void prev_keep_vanished(struct rint *ri)
+{
+	uint8_t *in_new = x_calloc(ri->nprev_ids ? ri->nprev_ids : 1, 1);
+	size_t k = 0;
+
+	for (size_t i = 0; i < ri->act.n; i++) {
+		const char **at = bsearch(&ri->act.v[i].grant_id, ri->prev_ids, ri->nprev_ids, sizeof(*ri->prev_ids),
+					  cmp_ptr);
+
+		if (at)
+			in_new[at - ri->prev_ids] = 1;
+	}
+	for (size_t i = 0; i < ri->prev_act.n; i++) {
+		const char **at = bsearch(&ri->prev_act.v[i].grant_id, ri->prev_ids, ri->nprev_ids,
+					  sizeof(*ri->prev_ids), cmp_ptr);
+
+		if (at && in_new[at - ri->prev_ids])
+			continue;
+		ri->prev_act.v[k] = ri->prev_act.v[i];
+		ri->prev_act.created_ms[k] = ri->prev_act.created_ms[i];
+		k++;
+	}
+	x_free(in_new);
+	ri->prev_act.n = k;
+	ri->prev_act.v = x_realloc(ri->prev_act.v, (k + 1) * sizeof(*ri->prev_act.v));
+	ri->prev_act.created_ms = x_realloc(ri->prev_act.created_ms, (k + 1) * sizeof(*ri->prev_act.created_ms));
+}
+
 static void sync_work(struct dbjob *j)
 {
 	struct rint *ri = j->ri;
@@ -941,11 +977,17 @@ static void sync_work(struct dbjob *j)
 	/* The record before the listing: which grants did s3grantd know? */
 	ri->prev_ids = x_calloc(ri->act.n ? ri->act.n : 1, sizeof(*ri->prev_ids));
 	ri->nprev_ids = ri->act.n;
+	for (size_t i = 0; i < ri->act.n; i++)
+		ri->prev_ids[i] = ri->act.v[i].grant_id;
+	qsort(ri->prev_ids, ri->nprev_ids, sizeof(*ri->prev_ids), cmp_ptr);
 	ri->prev_act = ri->act;
 	memset(&ri->act, 0, sizeof(ri->act));
 	r = recon_grants_load(ri->conn, ri->iid, &ri->pool, &ri->act, &pe);
-	if (r < 0)
+	if (r < 0) {
 		rint_pg_fail(j, r, &pe);
+		return;
+	}
+	prev_keep_vanished(ri);
 }
 
 static int cmp_ptr(const void *a, const void *b)
@@ -966,9 +1008,6 @@ static void sync_after(struct dbjob *j)
 		rint_pass_done(ri);
 		return;
 	}
-	for (size_t i = 0; i < ri->prev_act.n; i++)
-		ri->prev_ids[i] = ri->prev_act.v[i].grant_id;
-	qsort(ri->prev_ids, ri->nprev_ids, sizeof(*ri->prev_ids), cmp_ptr);
 	ri->synced = true;
 	if (j->sync.inserted || j->sync.removed) {
 		char n[24], a[24], rm[24];

@@ -142,8 +142,9 @@ struct rint {
 	struct recon_inputs in;
 	bool have_in, have_pool, have_plan;
 	struct intern pool;
-	struct recon_grants act, prev_act;
-	const char **prev_ids;
+	struct recon_grants act;
+	struct recon_grants prev_act;  /* resync: the old record's grants the listing did not find */
+	const char **prev_ids;         /* resync: every grant id of the old record, pointer order */
 	size_t nprev_ids;
 	struct recon_intents intents;
 	struct desired_set set;
