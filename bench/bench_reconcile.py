@@ -10,9 +10,12 @@ table with each figure next to its bound or baseline from the same run:
  1. full reconcile of N grants from empty, fake at 10 ms latency, [aws]
     max_in_flight = 64, [reconcile] rate_limit = 10000 (does not bind):
     grants/s against the Little's-law bound 64 / 10 ms = 6,400/s (target >= 90 %),
-    daemon CPU per grant (/proc/PID/stat utime+stime), the fake's own CPU use
-    over the same interval (is the fake the bottleneck?), and the SAME N creates
-    by boto3 with 64 threads against a fresh fake at the same latency;
+    daemon CPU per grant (/proc/PID/stat utime+stime), Postgres CPU per grant,
+    the fake's own CPU use over the same interval (is the fake the bottleneck?)
+    and the mean time a request spends in it (arrival to close: the latency plus
+    its queueing), and the SAME N creates by boto3 with 64 threads against a
+    fresh fake at the same latency; --pg-stats adds the statements Postgres
+    spent that time on;
  2. no-drift resync of N grants: the daemon resyncs every integration at start
     (daemon/recon.c: rint_get sets want_resync), so it is restarted and timed
     until integration_health.last_resync_at moves (wall and daemon CPU);
@@ -369,6 +372,7 @@ def phase_full(e, fake, iid, n):
         "daemon_cpu_s": cpu["daemon"], "daemon_cpu_us_per_grant": 1e6 * cpu["daemon"] / len(ok),
         "fake_cpu_s": cpu["fake"], "fake_core_use": cpu["fake"] / wall, "machine_busy": busy,
         "fake_max_inflight": st.get("max_inflight"), "daemon_vmhwm_kb": hwm,
+        "fake_ms_per_request": st.get("resident_ms", 0.0) / max(st.get("requests", 0), 1),
         "in_fake": len(fake.grants()),
         "pg_top_creates": top_creates, "pg_top_recorded": top_recorded,
     }
@@ -678,8 +682,12 @@ def report(r, n):
     rows.append(("  mean requests in flight", "%.0f of %d (rate x %d ms, Little's law)"
                  % (f["grants_per_s"] * ARGS.latency_ms / 1000.0, IN_FLIGHT, ARGS.latency_ms),
                  "64 needed for the bound"))
+    rows.append(("  fake: mean time per request", "%.2f ms (arrival to close)" % f["fake_ms_per_request"],
+                 "latency %d ms: the rest of a round trip is the daemon's and the network's" % ARGS.latency_ms))
     rows.append(("Postgres CPU: creates / until recorded", "%.1f s / %.1f s" % (f["postgres_cpu_s"],
-                                                                          f["postgres_cpu_to_recorded_s"]), ""))
+                                                                          f["postgres_cpu_to_recorded_s"]),
+                 "%.0f us / %.0f us per grant" % (1e6 * f["postgres_cpu_s"] / max(f["grants"], 1),
+                                                  1e6 * f["postgres_cpu_to_recorded_s"] / max(f["grants"], 1))))
     rows.append(("fake CPU during full reconcile", "%.2f cores (%.0f us/req), max in flight %s"
                  % (f["fake_core_use"], 1e6 * f["fake_cpu_s"] / max(f["create_calls"], 1), f["fake_max_inflight"]),
                  "1.00 = the fake (one Node thread) is saturated"))
