@@ -80,7 +80,7 @@ struct dbjob {
 	size_t ifrom, ito;             /* intents: plan step range */
 	int64_t *ids;
 	struct rlisted *page;          /* listing: one page's grants (strings in the pass's pool) */
-	size_t npage, ord0;            /* ... how many, and how many earlier pages held */
+	size_t npage, ord0;            /* ... how many (sync: the whole listing's), how many before */
 	struct recon_sync_result sync;
 	struct recon_transition tr;
 	char *results_json, *message;
