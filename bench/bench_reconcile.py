@@ -10,9 +10,12 @@ table with each figure next to its bound or baseline from the same run:
  1. full reconcile of N grants from empty, fake at 10 ms latency, [aws]
     max_in_flight = 64, [reconcile] rate_limit = 10000 (does not bind):
     grants/s against the Little's-law bound 64 / 10 ms = 6,400/s (target >= 90 %),
-    daemon CPU per grant (/proc/PID/stat utime+stime), the fake's own CPU use
-    over the same interval (is the fake the bottleneck?), and the SAME N creates
-    by boto3 with 64 threads against a fresh fake at the same latency;
+    daemon CPU per grant (/proc/PID/stat utime+stime), Postgres CPU per grant,
+    the fake's own CPU use over the same interval (is the fake the bottleneck?)
+    and the mean time a request spends in it (arrival to close: the latency plus
+    its queueing), and the SAME N creates by boto3 with 64 threads against a
+    fresh fake at the same latency; --pg-stats adds the statements Postgres
+    spent that time on;
  2. no-drift resync of N grants: the daemon resyncs every integration at start
     (daemon/recon.c: rint_get sets want_resync), so it is restarted and timed
     until integration_health.last_resync_at moves (wall and daemon CPU);
@@ -58,6 +61,9 @@ def parse_args():
     p.add_argument("--baseline-threads", type=int, default=64)
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--pg-stats", action="store_true",
+                   help="load pg_stat_statements (track = all, utility too) and print the statements Postgres "
+                        "spent the full reconcile's time on (measuring costs some CPU itself)")
     p.add_argument("--autogroup-nice", type=int, default=None,
                    help="this session's scheduler autogroup nice for the run (e.g. -10; root), restored after: "
                         "with sched_autogroup on, CPU is shared per session and the daemon, Postgres, the fake "
@@ -109,6 +115,46 @@ def pg_cpu_s():
         if int(rest[1]) == pm:
             total += (int(rest[11]) + int(rest[12])) / TICK
     return total
+
+
+PG = None   # the private server (PgTmp)
+
+
+def pg_stats_enable(pg):
+    """Restart the private server with pg_stat_statements loaded."""
+    from pgtmp import psql
+    ci = pg.conninfo()
+    psql(ci, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+    cmd = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(pg.dir, "data"), "-w", "-t", "60", "restart"]
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=120)
+    # the module's settings exist once it is loaded
+    for sql in ("ALTER SYSTEM SET pg_stat_statements.track = 'all'",
+                "ALTER SYSTEM SET pg_stat_statements.track_utility = on", "SELECT pg_reload_conf()",
+                "CREATE EXTENSION pg_stat_statements"):
+        psql(ci, sql)
+
+
+def pg_stats_reset():
+    if ARGS.pg_stats:
+        from pgtmp import psql
+        psql(PG.conninfo(), "SELECT pg_stat_statements_reset()")
+
+
+def pg_stats_top(n_grants, limit=25):
+    """The statements by total time since the last reset: (calls, rows, total ms, us per grant, query)."""
+    if not ARGS.pg_stats:
+        return None
+    from pgtmp import psql
+    out = psql(PG.conninfo(), "SELECT calls, rows, round(total_exec_time::numeric, 1),"
+               " regexp_replace(left(query, 150), '\\s+', ' ', 'g') FROM pg_stat_statements"
+               " ORDER BY total_exec_time DESC LIMIT %d" % limit)
+    top = []
+    for line in out.splitlines():
+        calls, rows, ms, q = line.split("|", 3)
+        top.append([int(calls), int(rows), float(ms), 1000.0 * float(ms) / n_grants, q])
+    return top
 
 
 def vm(pid, key):
@@ -292,8 +338,10 @@ def phase_full(e, fake, iid, n):
     # sampled when each line is read, so it includes the lag's idle time only.
     first = d.wait_log(lambda l: "reconciling %d grant change" % n in l, timeout=600)
     a = Sample({"daemon": pid, "fake": fake.pid})
+    pg_stats_reset()
     line = d.wait_log(lambda l: "reconciled " in l and "grant changes" in l, timeout=1800)
     b = Sample({"daemon": pid, "fake": fake.pid})
+    top_creates = pg_stats_top(n)
     _, cpu, busy = delta(a, b)
     wall = log_ts(line) - log_ts(first)
     # ... and until the record is complete: no intent left, every subscription
@@ -302,6 +350,7 @@ def phase_full(e, fake, iid, n):
     settled = wait_until(lambda: settled_at(e, iid, n), 900, "record complete", interval=0.1)
     c = Sample({"daemon": pid, "fake": fake.pid})
     _, cpu_rec, _ = delta(a, c)
+    top_recorded = pg_stats_top(n)
     hwm = vm(pid, "VmHWM")
     creates = [x for x in fake.log() if x["op"] == "CreateAccessGrant"]
     ok = [x for x in creates if x["status"] == 200]
@@ -323,7 +372,9 @@ def phase_full(e, fake, iid, n):
         "daemon_cpu_s": cpu["daemon"], "daemon_cpu_us_per_grant": 1e6 * cpu["daemon"] / len(ok),
         "fake_cpu_s": cpu["fake"], "fake_core_use": cpu["fake"] / wall, "machine_busy": busy,
         "fake_max_inflight": st.get("max_inflight"), "daemon_vmhwm_kb": hwm,
+        "fake_ms_per_request": st.get("resident_ms", 0.0) / max(st.get("requests", 0), 1),
         "in_fake": len(fake.grants()),
+        "pg_top_creates": top_creates, "pg_top_recorded": top_recorded,
     }
 
 
@@ -529,8 +580,11 @@ def run():
 
     envs = []
     pg = PgTmp().start()
-    global PG_DATA
+    global PG_DATA, PG
     PG_DATA = os.path.join(pg.dir, "data")
+    PG = pg
+    if ARGS.pg_stats:
+        pg_stats_enable(pg)
     res = {"build": ARGS.build, "build_type": btype, "head": head, "load_before": os.getloadavg(),
            "autogroup": autogroup()}
     try:
@@ -628,8 +682,12 @@ def report(r, n):
     rows.append(("  mean requests in flight", "%.0f of %d (rate x %d ms, Little's law)"
                  % (f["grants_per_s"] * ARGS.latency_ms / 1000.0, IN_FLIGHT, ARGS.latency_ms),
                  "64 needed for the bound"))
+    rows.append(("  fake: mean time per request", "%.2f ms (arrival to close)" % f["fake_ms_per_request"],
+                 "latency %d ms: the rest of a round trip is the daemon's and the network's" % ARGS.latency_ms))
     rows.append(("Postgres CPU: creates / until recorded", "%.1f s / %.1f s" % (f["postgres_cpu_s"],
-                                                                          f["postgres_cpu_to_recorded_s"]), ""))
+                                                                          f["postgres_cpu_to_recorded_s"]),
+                 "%.0f us / %.0f us per grant" % (1e6 * f["postgres_cpu_s"] / max(f["grants"], 1),
+                                                  1e6 * f["postgres_cpu_to_recorded_s"] / max(f["grants"], 1))))
     rows.append(("fake CPU during full reconcile", "%.2f cores (%.0f us/req), max in flight %s"
                  % (f["fake_core_use"], 1e6 * f["fake_cpu_s"] / max(f["create_calls"], 1), f["fake_max_inflight"]),
                  "1.00 = the fake (one Node thread) is saturated"))
@@ -665,6 +723,12 @@ def report(r, n):
     print("-" * (w0 + w1 + 40))
     for a, b, c in rows:
         print("%-*s  %-*s  %s" % (w0, a, w1, b, c))
+    for key, label in (("pg_top_creates", "creates"), ("pg_top_recorded", "creates until recorded")):
+        if f.get(key):
+            print("\nPostgres statements, %s (pg_stat_statements, track = all: nested ones count twice):" % label)
+            print("%8s %9s %10s %8s  %s" % ("calls", "rows", "total ms", "us/grant", "query"))
+            for calls, nrows, ms, us, q in f[key]:
+                print("%8d %9d %10.1f %8.1f  %s" % (calls, nrows, ms, us, q[:110]))
 
 
 if __name__ == "__main__":

@@ -79,6 +79,8 @@ struct dbjob {
 	struct cbatch *b;
 	size_t ifrom, ito;             /* intents: plan step range */
 	int64_t *ids;
+	struct rlisted *page;          /* listing: one page's grants (strings in the pass's pool) */
+	size_t npage, ord0;            /* ... how many (sync: the whole listing's), how many before */
 	struct recon_sync_result sync;
 	struct recon_transition tr;
 	char *results_json, *message;
@@ -140,8 +142,9 @@ struct rint {
 	struct recon_inputs in;
 	bool have_in, have_pool, have_plan;
 	struct intern pool;
-	struct recon_grants act, prev_act;
-	const char **prev_ids;
+	struct recon_grants act;
+	struct recon_grants prev_act;  /* resync: the old record's grants the listing did not find */
+	const char **prev_ids;         /* resync: every grant id of the old record, pointer order */
 	size_t nprev_ids;
 	struct recon_intents intents;
 	struct desired_set set;
@@ -166,9 +169,10 @@ struct rint {
 	bool aws_stale;                /* SIGHUP: rebuild at the next pass */
 	bool aws_closing;
 	struct cbatch *batch;
-	/* listing */
-	struct rlisted *listed;
-	size_t nlisted, listed_cap;
+	/* listing: each page goes to the database as it comes (a page job) */
+	size_t nlisted;                /* grants sent so far */
+	unsigned list_jobs;            /* page jobs queued or running */
+	bool list_failed;              /* a page job failed: the listing is not recorded */
 	char *next_token;
 	size_t list_total;
 	unsigned list_fails;

@@ -269,25 +269,6 @@ static void copy_i64(struct copy *c, int64_t v, bool last)
 	copy_field(c, s, last);
 }
 
-/* A bigint[] literal "{1,2,3}" (NULL when n == 0). */
-static void copy_ids(struct copy *c, const int64_t *v, size_t n, bool last)
-{
-	struct buf a;
-
-	if (!n) {
-		copy_field(c, NULL, last);
-		return;
-	}
-	buf_init(&a, COPY_ROW_MAX);
-	for (size_t i = 0; i < n; i++)
-		if (buf_printf(&a, "%c%" PRId64, i ? ',' : '{', v[i]) < 0)
-			c->status = S3G_ETOOBIG;
-	if (buf_puts(&a, "}") < 0)
-		c->status = S3G_ETOOBIG;
-	copy_field(c, buf_str(&a), last);
-	buf_free(&a);
-}
-
 static int copy_end(struct copy *c, struct pgerr *err)
 {
 	PGresult *res;
@@ -316,6 +297,119 @@ static int copy_end(struct copy *c, struct pgerr *err)
 	while ((res = PQgetResult(c->conn)))
 		PQclear(res);
 	return r;
+}
+
+/* ---- array parameters ---------------------------------------------------- */
+
+/* The batch writes pass each column as one text-format array parameter
+ * (unnest($2::text[], $3::bigint[], ...) in one statement): no temporary
+ * table, no COPY, no truncation of temporary tables at commit, one round
+ * trip. Every string element is quoted (\ and " escaped), NULL is bare. */
+#define ARR_MAX (256u * 1024 * 1024)
+
+struct arr {
+	struct buf b;
+	int status;
+};
+
+static void arr_put(struct arr *a, const char *p, size_t n)
+{
+	if (a->status == 0 && buf_append(&a->b, p, n) < 0)
+		a->status = S3G_ETOOBIG;
+}
+
+static void arr_init(struct arr *a)
+{
+	buf_init(&a->b, ARR_MAX);
+	a->status = 0;
+	arr_put(a, "{", 1);
+}
+
+static void arr_sep(struct arr *a)
+{
+	if (a->b.len > 1)
+		arr_put(a, ",", 1);
+}
+
+static void arr_null(struct arr *a)
+{
+	arr_sep(a);
+	arr_put(a, "NULL", 4);
+}
+
+static void arr_str(struct arr *a, const char *s)
+{
+	const char *p, *run_start;
+
+	if (!s) {
+		arr_null(a);
+		return;
+	}
+	arr_sep(a);
+	arr_put(a, "\"", 1);
+	for (p = run_start = s; *p; p++)
+		if (*p == '"' || *p == '\\') {
+			arr_put(a, run_start, (size_t)(p - run_start));
+			arr_put(a, "\\", 1);
+			run_start = p;
+		}
+	arr_put(a, run_start, (size_t)(p - run_start));
+	arr_put(a, "\"", 1);
+}
+
+static void arr_i64(struct arr *a, int64_t v)
+{
+	char s[24];
+
+	i64_str(v, s);
+	arr_sep(a);
+	arr_put(a, s, strlen(s));
+}
+
+/* One element holding a bigint[] literal "{1,2,3}" (NULL when n == 0). */
+static void arr_ids(struct arr *a, const int64_t *v, size_t n)
+{
+	struct arr in;
+
+	if (!n) {
+		arr_null(a);
+		return;
+	}
+	arr_init(&in);
+	for (size_t i = 0; i < n; i++)
+		arr_i64(&in, v[i]);
+	arr_put(&in, "}", 1);
+	if (in.status)
+		a->status = in.status;
+	arr_str(a, buf_str(&in.b));
+	buf_free(&in.b);
+}
+
+/* Close the literal: its text, or NULL (and a->status) when too large. */
+static const char *arr_end(struct arr *a)
+{
+	arr_put(a, "}", 1);
+	return a->status ? NULL : buf_str(&a->b);
+}
+
+static void arrs_free(struct arr *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		buf_free(&v[i].b);
+}
+
+/* Close n literals into p[]; S3G_ETOOBIG (err set) when one is too large. */
+static int arrs_end(struct arr *v, int n, const char **p, struct pgerr *err)
+{
+	for (int i = 0; i < n; i++) {
+		p[i] = arr_end(&v[i]);
+		if (!p[i]) {
+			if (err)
+				pgerr_set(err, "an array parameter is larger than %u bytes", ARR_MAX);
+			return S3G_ETOOBIG;
+		}
+	}
+	return 0;
 }
 
 /* ---- inputs ------------------------------------------------------------- */
@@ -618,23 +712,20 @@ void recon_grants_free(struct recon_grants *g)
 	memset(g, 0, sizeof(*g));
 }
 
-/* Temporary tables the bulk writes COPY into; emptied at commit. */
-#define TEMP_TABLES \
+/* The table a listing is COPied into, page by page (recon_listing_add):
+ * session-local, kept across transactions until the next listing's first
+ * page empties it. The batch writes use array parameters instead (see
+ * "batch"). */
+#define LISTING_TABLE \
+	"BEGIN;" \
 	"SET LOCAL client_min_messages = warning;" \
-	"CREATE TEMP TABLE IF NOT EXISTS recon_in_grants (ord bigint, grant_id text, grant_arn text," \
+	"CREATE TEMP TABLE IF NOT EXISTS recon_listing (ord bigint, grant_id text, grant_arn text," \
 	" grantee_type text, grantee_id text, permission text, location_id text, sub_prefix text," \
-	" grant_scope text, created_ms bigint, subs bigint[]) ON COMMIT DELETE ROWS;" \
-	"CREATE TEMP TABLE IF NOT EXISTS recon_in_ids (grant_id text) ON COMMIT DELETE ROWS;" \
-	"CREATE TEMP TABLE IF NOT EXISTS recon_in_audit (at_ms bigint, operation text, grant_id text," \
-	" grant_arn text, principal text, prefix text, permission text, reason text, aws_request_id text)" \
-	" ON COMMIT DELETE ROWS;" \
-	"CREATE TEMP TABLE IF NOT EXISTS recon_in_subs (id bigint, status text, error text)" \
-	" ON COMMIT DELETE ROWS;"
+	" grant_scope text, created_ms bigint);" \
+	"TRUNCATE recon_listing;" \
+	"COMMIT;"
 
-#define COPY_GRANTS "COPY recon_in_grants FROM STDIN"
-
-static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_t created_ms, const int64_t *subs,
-		       size_t nsubs)
+static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_t created_ms)
 {
 	copy_i64(c, (int64_t)ord, false);
 	copy_field(c, g->grant_id, false);
@@ -646,10 +737,9 @@ static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_
 	copy_field(c, g->sub_prefix ? g->sub_prefix : "", false);
 	copy_field(c, g->grant_scope, false);
 	if (created_ms)
-		copy_i64(c, created_ms, false);
+		copy_i64(c, created_ms, true);
 	else
-		copy_field(c, NULL, false);
-	copy_ids(c, subs, nsubs, true);
+		copy_field(c, NULL, true);
 }
 
 static int commit(PGconn *conn, struct pgerr *err)
@@ -657,14 +747,10 @@ static int commit(PGconn *conn, struct pgerr *err)
 	return script(conn, "COMMIT", err);
 }
 
-int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const struct recon_listed *v, size_t n,
-		      bool complete, struct recon_sync_result *ret, struct pgerr *err)
+int recon_listing_add(PGconn *conn, const char *location_id, const struct recon_listed *v, size_t n, size_t ord0,
+		      struct pgerr *err)
 {
-	struct recon_sync_result out = { 0 };
 	struct copy c;
-	PGresult *res = NULL;
-	char id[24];
-	const char *p[2] = { id, location_id };
 	int r;
 
 	for (size_t i = 0; i < n; i++)
@@ -673,25 +759,55 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 				pgerr_set(err, "listed grant %zu: no grant id, or not in location %s", i, location_id);
 			return S3G_EINVAL;
 		}
-	i64_str(iid, id);
-	r = script(conn, "BEGIN;" TEMP_TABLES, err);
+	if (ord0 == 0) {
+		r = script(conn, LISTING_TABLE, err);
+		if (r < 0)
+			return r;
+	}
+	if (!n)
+		return 0;
+	/* COPY outside a transaction block: the page is its own transaction */
+	r = copy_begin(&c, conn, "COPY recon_listing FROM STDIN", err);
 	if (r < 0)
-		goto fail;
-	r = copy_begin(&c, conn, COPY_GRANTS, err);
-	if (r < 0)
-		goto fail;
+		return r;
 	for (size_t i = 0; i < n; i++)
-		copy_grant(&c, i, v[i].g, v[i].created_ms, NULL, 0);
-	r = copy_end(&c, err);
+		copy_grant(&c, ord0 + i, v[i].g, v[i].created_ms);
+	return copy_end(&c, err);
+}
+
+int recon_listing_sync(PGconn *conn, int64_t iid, const char *location_id, size_t n, bool complete,
+		       struct recon_sync_result *ret, struct pgerr *err)
+{
+	struct recon_sync_result out = { 0 };
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[2] = { id, location_id };
+	int r;
+
+	i64_str(iid, id);
+	r = script(conn, "BEGIN", err);
 	if (r < 0)
 		goto fail;
+	/* A page lost (a reconnect empties the table, a failed COPY): an
+	 * incomplete listing must not remove the records of grants it missed. */
+	r = run(conn, "SELECT count(*) FROM recon_listing", 0, NULL, 0, &res, err);
+	if (r < 0)
+		goto fail;
+	if (strtoull(PQgetvalue(res, 0, 0), NULL, 10) != n) {
+		if (err)
+			pgerr_set(err, "the listing holds %s of %zu grants (a page was lost)", PQgetvalue(res, 0, 0), n);
+		r = S3G_ECONFLICT;
+		goto fail;
+	}
+	PQclear(res);
+	res = NULL;
 	/* xmax = 0: the row was inserted, not updated */
 	r = run(conn,
 		"WITH u AS (INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
 		" permission, location_id, sub_prefix, grant_scope, created_at, seen_at)"
 		" SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
 		" grantee_id, permission, location_id, sub_prefix, grant_scope,"
-		" to_timestamp(created_ms / 1000.0), now() FROM recon_in_grants ORDER BY grant_id, ord"
+		" to_timestamp(created_ms / 1000.0), now() FROM recon_listing ORDER BY grant_id, ord"
 		" ON CONFLICT (grant_id) DO UPDATE SET grant_arn = CASE WHEN excluded.grant_arn = ''"
 		"   THEN g.grant_arn ELSE excluded.grant_arn END,"
 		" grantee_type = excluded.grantee_type, grantee_id = excluded.grantee_id,"
@@ -715,7 +831,7 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 	if (complete) {
 		r = run(conn,
 			"DELETE FROM s3grant.grants g WHERE g.integration_id = $1::bigint AND g.location_id = $2"
-			" AND NOT EXISTS (SELECT 1 FROM recon_in_grants t WHERE t.grant_id = g.grant_id)",
+			" AND NOT EXISTS (SELECT 1 FROM recon_listing t WHERE t.grant_id = g.grant_id)",
 			2, p, 0, &res, err);
 		if (r < 0)
 			goto fail;
@@ -723,7 +839,9 @@ int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const 
 		PQclear(res);
 		res = NULL;
 	}
-	r = commit(conn, err);
+	r = script(conn, "TRUNCATE recon_listing", err);   /* recorded: its rows are not needed */
+	if (r == 0)
+		r = commit(conn, err);
 	if (r < 0)
 		goto fail;
 	if (ret)
@@ -735,6 +853,17 @@ fail:
 	return r;
 }
 
+int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const struct recon_listed *v, size_t n,
+		      bool complete, struct recon_sync_result *ret, struct pgerr *err)
+{
+	int r;
+
+	r = recon_listing_add(conn, location_id, v, n, 0, err);
+	if (r < 0)
+		return r;
+	return recon_listing_sync(conn, iid, location_id, n, complete, ret, err);
+}
+
 /* ---- intents ------------------------------------------------------------ */
 
 #define KEY_MD5(t) "md5(" t "location_id || E'\\x1f' || " t "grantee_type || E'\\x1f' || " t "grantee_id" \
@@ -743,57 +872,66 @@ fail:
 int recon_intents_add(PGconn *conn, int64_t iid, const struct recon_intent_in *v, size_t n, int64_t *ret_ids,
 		      struct pgerr *err)
 {
-	struct copy c;
+	enum { A_TYPE, A_GRANTEE, A_PERM, A_LOC, A_SUB, A_SUBS, A_N };
+	struct arr a[A_N];
 	PGresult *res = NULL;
 	char id[24];
-	const char *p[1] = { id };
+	const char *p[1 + A_N] = { id };
 	int r;
 
 	if (!n)
 		return 0;
 	i64_str(iid, id);
-	r = script(conn, "BEGIN;" TEMP_TABLES, err);
+	for (int k = 0; k < A_N; k++)
+		arr_init(&a[k]);
+	for (size_t i = 0; i < n; i++) {
+		const struct grant *g = v[i].g;
+
+		arr_str(&a[A_TYPE], grant_grantee_name((enum grant_grantee)g->grantee_type));
+		arr_str(&a[A_GRANTEE], g->grantee_id);
+		arr_str(&a[A_PERM], grant_perm_name((enum grant_perm)g->permission));
+		arr_str(&a[A_LOC], g->location_id);
+		arr_str(&a[A_SUB], g->sub_prefix ? g->sub_prefix : "");
+		arr_ids(&a[A_SUBS], v[i].subs, v[i].nsubs);
+	}
+	r = arrs_end(a, A_N, p + 1, err);
 	if (r < 0)
-		goto fail;
-	r = copy_begin(&c, conn, COPY_GRANTS, err);
-	if (r < 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		copy_grant(&c, i, v[i].g, 0, v[i].subs, v[i].nsubs);
-	r = copy_end(&c, err);
-	if (r < 0)
-		goto fail;
+		goto out;
+	/* One statement, its own transaction: the intents are committed when it
+	 * returns. The input's ordinal (1-based) maps each row to its id. */
 	r = run(conn,
-		"WITH ins AS (INSERT INTO s3grant.grant_intents AS gi (integration_id, subscription_id,"
+		"WITH t AS MATERIALIZED (SELECT *, " KEY_MD5("") " AS k FROM unnest($2::text[], $3::text[],"
+		"  $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY"
+		"  AS u(grantee_type, grantee_id, permission, location_id, sub_prefix, subs, ord)),"
+		" ins AS (INSERT INTO s3grant.grant_intents AS gi (integration_id, subscription_id,"
 		"  subscription_ids, grantee_type, grantee_id, permission, location_id, sub_prefix)"
-		" SELECT DISTINCT ON (k) $1::bigint, (SELECT s.id FROM s3grant.subscriptions s WHERE s.id = t.subs[1]),"
-		"  t.subs, t.grantee_type, t.grantee_id, t.permission, t.location_id, t.sub_prefix"
-		"  FROM (SELECT *, " KEY_MD5("") " AS k FROM recon_in_grants) t ORDER BY k, ord"
+		" SELECT DISTINCT ON (k) $1::bigint,"
+		"  (SELECT s.id FROM s3grant.subscriptions s WHERE s.id = (t.subs::bigint[])[1]),"
+		"  t.subs::bigint[], t.grantee_type, t.grantee_id, t.permission, t.location_id, t.sub_prefix"
+		"  FROM t ORDER BY k, ord"
 		" ON CONFLICT (integration_id, key_md5) DO UPDATE SET attempts = gi.attempts + 1,"
 		"  subscription_ids = coalesce(excluded.subscription_ids, gi.subscription_ids)"
 		" RETURNING gi.id, gi.key_md5)"
-		" SELECT t.ord, ins.id FROM recon_in_grants t JOIN ins ON ins.key_md5 = " KEY_MD5("t."),
-		1, p, 0, &res, err);
+		" SELECT t.ord - 1, ins.id FROM t JOIN ins ON ins.key_md5 = t.k",
+		1 + A_N, p, 0, &res, err);
 	if (r < 0)
-		goto fail;
+		goto out;
 	if ((size_t)PQntuples(res) != n) {
 		r = bad_row(err, "intent count", PQntuples(res));
-		goto fail;
+		goto out;
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		size_t ord = strtoull(PQgetvalue(res, i, 0), NULL, 10);
 
 		if (ord >= n) {
 			r = bad_row(err, "intent ordinal", i);
-			goto fail;
+			goto out;
 		}
 		ret_ids[ord] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 	}
+out:
 	PQclear(res);
-	return commit(conn, err);
-fail:
-	PQclear(res);
-	rollback(conn);
+	arrs_free(a, A_N);
 	return r;
 }
 
@@ -849,10 +987,199 @@ void recon_intents_free(struct recon_intents *v)
 
 /* ---- batch -------------------------------------------------------------- */
 
-static int batch_created(PGconn *conn, const char *const *p, const struct recon_batch *b, struct pgerr *err)
+/* A batch is written as a sequence of entries — created, then deleted,
+ * dropped intents, audit rows, statuses — cut into windows of at most
+ * BATCH_CHUNK entries; each window is one statement (every kind it holds
+ * in one data-modifying WITH), so a batch of up to BATCH_CHUNK entries is
+ * one round trip in its own transaction, and a larger one several
+ * statements between BEGIN and COMMIT (the parameters of one window are
+ * all the client holds at a time). */
+#define BATCH_CHUNK 5000
+
+enum {
+	B_ID,
+	C_GID, C_ARN, C_TYPE, C_GRANTEE, C_PERM, C_LOC, C_SUB, C_SCOPE, C_MS, C_SUBS,
+	D_GID,
+	X_ID,
+	A_MS, A_OP, A_GID, A_ARN, A_PRINCIPAL, A_PREFIX, A_PERM, A_REASON, A_REQ,
+	S_ID, S_STATUS, S_ERROR,
+	B_NPARAMS
+};
+
+/* The parts of a window's statement, each included only when the window
+ * holds entries of its kind: a data-modifying WITH runs even when it has no
+ * rows, and an UPDATE of subscriptions fires their statement trigger.
+ * Grants are upserted except those the same window deletes (created, then
+ * deleted: the row is gone either way; a statement must not touch a row
+ * twice); no part reads another's rows. An intent goes when a grant with
+ * its canonical key is recorded (index lookups on grant_intents_key). */
+static const char SQL_CREATED[] =
+	" c AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+	"  $8::text[], $9::text[], $10::bigint[], $11::text[]) WITH ORDINALITY AS u(grant_id, grant_arn,"
+	"  grantee_type, grantee_id, permission, location_id, sub_prefix, grant_scope, created_ms, subs, ord)),"
+	" cg AS (INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
+	"  permission, location_id, sub_prefix, grant_scope, subscription_id, subscription_ids, created_at, seen_at)"
+	"  SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
+	"  grantee_id, permission, location_id, sub_prefix, grant_scope,"
+	"  (SELECT s.id FROM s3grant.subscriptions s WHERE s.id = (c.subs::bigint[])[1]), c.subs::bigint[],"
+	"  coalesce(to_timestamp(created_ms / 1000.0), now()), now()"
+	"  FROM c WHERE c.grant_id <> ALL ($12::text[]) ORDER BY grant_id, ord DESC"
+	"  ON CONFLICT (grant_id) DO UPDATE SET grant_arn = CASE WHEN excluded.grant_arn = ''"
+	"   THEN g.grant_arn ELSE excluded.grant_arn END,"
+	"  grant_scope = coalesce(excluded.grant_scope, g.grant_scope),"
+	"  subscription_id = coalesce(excluded.subscription_id, g.subscription_id),"
+	"  subscription_ids = coalesce(excluded.subscription_ids, g.subscription_ids),"
+	"  created_at = coalesce(excluded.created_at, g.created_at), seen_at = now()"
+	"  WHERE g.integration_id = $1::bigint),"
+	" ci AS (DELETE FROM s3grant.grant_intents gi WHERE gi.integration_id = $1::bigint"
+	"  AND gi.key_md5 = ANY (ARRAY(SELECT " KEY_MD5("c.") " FROM c)))";
+static const char SQL_DELETED[] =
+	" dg AS (DELETE FROM s3grant.grants g WHERE g.grant_id = ANY ($12::text[]) AND g.integration_id = $1::bigint)";
+static const char SQL_DROPS[] =
+	" xi AS (DELETE FROM s3grant.grant_intents gi WHERE gi.id = ANY ($13::bigint[])"
+	"  AND gi.integration_id = $1::bigint)";
+static const char SQL_AUDIT[] =
+	" au AS (INSERT INTO s3grant.audit_log (at, integration_id, operation, grant_id, grant_arn, principal,"
+	"  prefix, permission, reason, aws_request_id)"
+	"  SELECT coalesce(to_timestamp(at_ms / 1000.0), now()), $1::bigint, operation, grant_id, grant_arn,"
+	"  principal, prefix, permission, reason, aws_request_id FROM unnest($14::bigint[], $15::text[],"
+	"  $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])"
+	"  WITH ORDINALITY AS u(at_ms, operation, grant_id, grant_arn, principal, prefix, permission, reason,"
+	"  aws_request_id, ord) ORDER BY ord)";
+/* last entry per id wins; unchanged rows are not written (no dead tuples) */
+static const char SQL_SUBS[] =
+	" su AS (UPDATE s3grant.subscriptions s SET status = t.status, error = t.error,"
+	"  error_at = CASE WHEN t.error IS NULL THEN NULL ELSE now() END"
+	"  FROM (SELECT DISTINCT ON (id) id, status, error FROM unnest($23::bigint[], $24::text[], $25::text[])"
+	"   WITH ORDINALITY AS u(id, status, error, ord) ORDER BY id, ord DESC) t"
+	"  WHERE s.id = t.id AND (s.status, s.error) IS DISTINCT FROM (t.status, t.error))";
+
+/* Parameter types (pg_type OIDs): declared, so a part left out leaves its
+ * parameters unused rather than of unknown type. */
+#define OID_INT8 20
+#define OID_TEXT_ARRAY 1009
+#define OID_INT8_ARRAY 1016
+
+static Oid param_type(int i)
 {
-	struct copy c;
+	switch (i) {
+	case B_ID:
+		return OID_INT8;
+	case C_MS: case X_ID: case A_MS: case S_ID:
+		return OID_INT8_ARRAY;
+	default:
+		return OID_TEXT_ARRAY;
+	}
+}
+
+/* Write entries [from, to) of the batch's sequence as one statement. */
+static int batch_window(PGconn *conn, const char *id, const struct recon_batch *b, size_t from, size_t to,
+			struct pgerr *err)
+{
+	struct arr a[B_NPARAMS];
+	const char *p[B_NPARAMS];
+	Oid types[B_NPARAMS];
+	size_t k = 0, nc = 0, nd = 0, nx = 0, na = 0, ns = 0;
+	struct buf sql;
 	int r;
+
+	for (int i = 1; i < B_NPARAMS; i++)
+		arr_init(&a[i]);
+#define IN_WINDOW(n) for (size_t i = 0; i < (n); i++, k++) if (k >= from && k < to)
+	IN_WINDOW(b->ncreated) {
+		const struct recon_created *c = &b->created[i];
+		const struct grant *g = c->g;
+
+		nc++;
+		arr_str(&a[C_GID], g->grant_id);
+		arr_str(&a[C_ARN], g->grant_arn);
+		arr_str(&a[C_TYPE], grant_grantee_name((enum grant_grantee)g->grantee_type));
+		arr_str(&a[C_GRANTEE], g->grantee_id);
+		arr_str(&a[C_PERM], grant_perm_name((enum grant_perm)g->permission));
+		arr_str(&a[C_LOC], g->location_id);
+		arr_str(&a[C_SUB], g->sub_prefix ? g->sub_prefix : "");
+		arr_str(&a[C_SCOPE], g->grant_scope);
+		if (c->created_ms)
+			arr_i64(&a[C_MS], c->created_ms);
+		else
+			arr_null(&a[C_MS]);
+		arr_ids(&a[C_SUBS], c->subs, c->nsubs);
+	}
+	IN_WINDOW(b->ndeleted)
+		if (b->deleted[i]) {   /* a NULL would match no row, and make "<> ALL" unknown */
+			nd++;
+			arr_str(&a[D_GID], b->deleted[i]);
+		}
+	IN_WINDOW(b->ndrop_intents) {
+		nx++;
+		arr_i64(&a[X_ID], b->drop_intents[i]);
+	}
+	IN_WINDOW(b->naudit) {
+		const struct recon_audit *au = &b->audit[i];
+
+		na++;
+		if (au->at_ms)
+			arr_i64(&a[A_MS], au->at_ms);
+		else
+			arr_null(&a[A_MS]);
+		arr_str(&a[A_OP], recon_op_name(au->op));
+		arr_str(&a[A_GID], au->grant_id);
+		arr_str(&a[A_ARN], au->grant_arn);
+		arr_str(&a[A_PRINCIPAL], au->principal);
+		arr_str(&a[A_PREFIX], au->prefix);
+		arr_str(&a[A_PERM], au->permission);
+		arr_str(&a[A_REASON], au->reason);
+		arr_str(&a[A_REQ], au->request_id);
+	}
+	IN_WINDOW(b->nsubs) {
+		ns++;
+		arr_i64(&a[S_ID], b->subs[i].id);
+		arr_str(&a[S_STATUS], recon_sub_state_name(b->subs[i].state));
+		arr_str(&a[S_ERROR], b->subs[i].error);
+	}
+#undef IN_WINDOW
+	p[B_ID] = id;
+	for (int i = 0; i < B_NPARAMS; i++)
+		types[i] = param_type(i);
+	buf_init(&sql, 0);
+	r = buf_puts(&sql, "WITH");
+	if (r == 0 && nc)
+		r = buf_printf(&sql, "%s,", SQL_CREATED);
+	if (r == 0 && nd)
+		r = buf_printf(&sql, "%s,", SQL_DELETED);
+	if (r == 0 && nx)
+		r = buf_printf(&sql, "%s,", SQL_DROPS);
+	if (r == 0 && na)
+		r = buf_printf(&sql, "%s,", SQL_AUDIT);
+	if (r == 0 && ns)
+		r = buf_printf(&sql, "%s,", SQL_SUBS);
+	if (r == 0 && nc + nd + nx + na + ns == 0)
+		goto out;   /* only NULL grant ids: nothing to write */
+	if (r == 0) {
+		sql.data[--sql.len] = '\0';   /* the last part's comma */
+		r = buf_puts(&sql, " SELECT 1");
+	}
+	if (r == 0)
+		r = arrs_end(a + 1, B_NPARAMS - 1, p + 1, err);
+	if (r == 0) {
+		PGresult *res = PQexecParams(conn, buf_str(&sql), B_NPARAMS, types, p, NULL, NULL, 0);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			r = fail_res(conn, res, err);
+		else
+			PQclear(res);
+	}
+out:
+	buf_free(&sql);
+	arrs_free(a + 1, B_NPARAMS - 1);
+	return r;
+}
+
+int recon_batch_commit(PGconn *conn, int64_t iid, const struct recon_batch *b, struct pgerr *err)
+{
+	size_t total = b->ncreated + b->ndeleted + b->ndrop_intents + b->naudit + b->nsubs;
+	char id[24];
+	int r = 0;
 
 	for (size_t i = 0; i < b->ncreated; i++)
 		if (!b->created[i].g->grant_id) {
@@ -860,164 +1187,20 @@ static int batch_created(PGconn *conn, const char *const *p, const struct recon_
 				pgerr_set(err, "created grant %zu has no grant id", i);
 			return S3G_EINVAL;
 		}
-	r = copy_begin(&c, conn, COPY_GRANTS, err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < b->ncreated; i++)
-		copy_grant(&c, i, b->created[i].g, b->created[i].created_ms, b->created[i].subs, b->created[i].nsubs);
-	r = copy_end(&c, err);
-	if (r < 0)
-		return r;
-	r = run(conn,
-		"INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
-		" permission, location_id, sub_prefix, grant_scope, subscription_id, subscription_ids, created_at,"
-		" seen_at)"
-		" SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
-		" grantee_id, permission, location_id, sub_prefix, grant_scope,"
-		" (SELECT s.id FROM s3grant.subscriptions s WHERE s.id = t.subs[1]), subs,"
-		" coalesce(to_timestamp(created_ms / 1000.0), now()), now()"
-		" FROM recon_in_grants t ORDER BY grant_id, ord DESC"
-		" ON CONFLICT (grant_id) DO UPDATE SET grant_arn = CASE WHEN excluded.grant_arn = ''"
-		"   THEN g.grant_arn ELSE excluded.grant_arn END,"
-		" grant_scope = coalesce(excluded.grant_scope, g.grant_scope),"
-		" subscription_id = coalesce(excluded.subscription_id, g.subscription_id),"
-		" subscription_ids = coalesce(excluded.subscription_ids, g.subscription_ids),"
-		" created_at = coalesce(excluded.created_at, g.created_at), seen_at = now()"
-		" WHERE g.integration_id = $1::bigint",
-		1, p, 0, NULL, err);
-	if (r < 0)
-		return r;
-	/* the recorded grant satisfies the intent with the same canonical key */
-	return run(conn,
-		   "DELETE FROM s3grant.grant_intents gi USING recon_in_grants t"
-		   " WHERE gi.integration_id = $1::bigint AND gi.key_md5 = " KEY_MD5("t."),
-		   1, p, 0, NULL, err);
-}
-
-static int batch_deleted(PGconn *conn, const char *const *p, const struct recon_batch *b, struct pgerr *err)
-{
-	struct copy c;
-	int r;
-
-	r = copy_begin(&c, conn, "COPY recon_in_ids FROM STDIN", err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < b->ndeleted; i++)
-		copy_field(&c, b->deleted[i], true);
-	r = copy_end(&c, err);
-	if (r < 0)
-		return r;
-	return run(conn,
-		   "DELETE FROM s3grant.grants g USING recon_in_ids t"
-		   " WHERE g.grant_id = t.grant_id AND g.integration_id = $1::bigint",
-		   1, p, 0, NULL, err);
-}
-
-static int batch_drop_intents(PGconn *conn, const char *id, const struct recon_batch *b, struct pgerr *err)
-{
-	struct buf a;
-	int r = 0;
-
-	buf_init(&a, 0);
-	for (size_t i = 0; i < b->ndrop_intents && r == 0; i++)
-		r = buf_printf(&a, "%c%" PRId64, i ? ',' : '{', b->drop_intents[i]);
-	if (r == 0)
-		r = buf_puts(&a, "}");
-	if (r == 0) {
-		const char *p[2] = { id, buf_str(&a) };
-
-		r = run(conn, "DELETE FROM s3grant.grant_intents WHERE integration_id = $1::bigint"
-			" AND id = ANY ($2::bigint[])", 2, p, 0, NULL, err);
-	}
-	buf_free(&a);
-	return r;
-}
-
-static int batch_audit(PGconn *conn, const char *const *p, const struct recon_batch *b, struct pgerr *err)
-{
-	struct copy c;
-	int r;
-
-	r = copy_begin(&c, conn, "COPY recon_in_audit FROM STDIN", err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < b->naudit; i++) {
-		const struct recon_audit *a = &b->audit[i];
-
-		if (a->at_ms)
-			copy_i64(&c, a->at_ms, false);
-		else
-			copy_field(&c, NULL, false);
-		copy_field(&c, recon_op_name(a->op), false);
-		copy_field(&c, a->grant_id, false);
-		copy_field(&c, a->grant_arn, false);
-		copy_field(&c, a->principal, false);
-		copy_field(&c, a->prefix, false);
-		copy_field(&c, a->permission, false);
-		copy_field(&c, a->reason, false);
-		copy_field(&c, a->request_id, true);
-	}
-	r = copy_end(&c, err);
-	if (r < 0)
-		return r;
-	return run(conn,
-		   "INSERT INTO s3grant.audit_log (at, integration_id, operation, grant_id, grant_arn, principal,"
-		   " prefix, permission, reason, aws_request_id)"
-		   " SELECT coalesce(to_timestamp(at_ms / 1000.0), now()), $1::bigint, operation, grant_id,"
-		   " grant_arn, principal, prefix, permission, reason, aws_request_id FROM recon_in_audit",
-		   1, p, 0, NULL, err);
-}
-
-static int batch_subs(PGconn *conn, const struct recon_batch *b, struct pgerr *err)
-{
-	struct copy c;
-	int r;
-
-	r = copy_begin(&c, conn, "COPY recon_in_subs FROM STDIN", err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < b->nsubs; i++) {
-		copy_i64(&c, b->subs[i].id, false);
-		copy_field(&c, recon_sub_state_name(b->subs[i].state), false);
-		copy_field(&c, b->subs[i].error, true);
-	}
-	r = copy_end(&c, err);
-	if (r < 0)
-		return r;
-	/* last entry per id wins; unchanged rows are not written (no dead tuples) */
-	return run(conn,
-		   "UPDATE s3grant.subscriptions s SET status = t.status, error = t.error,"
-		   " error_at = CASE WHEN t.error IS NULL THEN NULL ELSE now() END"
-		   " FROM (SELECT DISTINCT ON (id) id, status, error FROM recon_in_subs"
-		   "       ORDER BY id, ctid DESC) t"
-		   " WHERE s.id = t.id AND (s.status, s.error) IS DISTINCT FROM (t.status, t.error)",
-		   0, NULL, 0, NULL, err);
-}
-
-int recon_batch_commit(PGconn *conn, int64_t iid, const struct recon_batch *b, struct pgerr *err)
-{
-	char id[24];
-	const char *p[1] = { id };
-	int r;
-
 	for (size_t i = 0; i < b->nsubs; i++)
 		if ((unsigned)b->subs[i].state >= RECON_SUB_STATE_MAX_) {
 			if (err)
 				pgerr_set(err, "subscription status %zu is out of range", i);
 			return S3G_EINVAL;
 		}
+	if (!total)
+		return 0;
 	i64_str(iid, id);
-	r = script(conn, "BEGIN;" TEMP_TABLES, err);
-	if (r == 0 && b->ncreated)
-		r = batch_created(conn, p, b, err);
-	if (r == 0 && b->ndeleted)
-		r = batch_deleted(conn, p, b, err);
-	if (r == 0 && b->ndrop_intents)
-		r = batch_drop_intents(conn, id, b, err);
-	if (r == 0 && b->naudit)
-		r = batch_audit(conn, p, b, err);
-	if (r == 0 && b->nsubs)
-		r = batch_subs(conn, b, err);
+	if (total <= BATCH_CHUNK)
+		return batch_window(conn, id, b, 0, total, err);
+	r = script(conn, "BEGIN", err);
+	for (size_t from = 0; r == 0 && from < total; from += BATCH_CHUNK)
+		r = batch_window(conn, id, b, from, from + BATCH_CHUNK < total ? from + BATCH_CHUNK : total, err);
 	if (r == 0)
 		r = commit(conn, err);
 	if (r < 0)

@@ -17,9 +17,10 @@
  * strings are pointer-equal) and sets grant.subscription_id to the first
  * recorded subscription that still exists (plan.h's make-before-break rule
  * (a)); the rows are streamed (single-row mode), never held as one result.
- * recon_grants_sync() records a listing of the managed location; with
- * complete=true rows of that location the listing did not contain are
- * removed. Listed grants keep the subscriptions recorded for them.
+ * recon_grants_sync() records a listing of the managed location (whole, or
+ * page by page: recon_listing_add, recon_listing_sync); with complete=true
+ * rows of that location the listing did not contain are removed. Listed
+ * grants keep the subscriptions recorded for them.
  *
  * Intents (s3grant.grant_intents): one per canonical grant key of an
  * integration, written BEFORE CreateAccessGrant is sent (recon_intents_add;
@@ -31,8 +32,10 @@
  *
  * Results. recon_batch_commit() writes, in ONE transaction, grants created
  * or adopted (resolving their intents), grants deleted, intents given up,
- * audit rows and subscription statuses — bulk via COPY into temporary
- * tables, so N results cost a handful of round trips, not N.
+ * audit rows and subscription statuses — bulk, each column one array
+ * parameter: up to 5,000 results are one statement (one round trip), more
+ * go as several statements between BEGIN and COMMIT. recon_intents_add()
+ * is one statement too; a listing is COPYed into a temporary table.
  *
  * Lifecycle. recon_integration_transition() moves an integration from the
  * state the caller read to the next one, atomically (UPDATE ... WHERE status
@@ -160,6 +163,17 @@ struct recon_sync_result {
 /* Record a listing of location_id's grants (g->location_id must be it). */
 int recon_grants_sync(PGconn *conn, int64_t iid, const char *location_id, const struct recon_listed *v,
 		      size_t n, bool complete, struct recon_sync_result *ret, struct pgerr *err) S3G_WUR;
+/* The same, page by page, so the whole listing is never held: each page
+ * goes to a session temporary table as it is listed (ord0: how many grants
+ * earlier pages held; the first page, ord0 = 0, empties the table, and an
+ * empty listing still sends it), then recon_listing_sync() records the n
+ * grants sent, on the same connection. A page lost on the way (a reconnect
+ * in between, a failed page) fails the sync with S3G_ECONFLICT rather than
+ * removing the records of grants the table does not hold. */
+int recon_listing_add(PGconn *conn, const char *location_id, const struct recon_listed *v, size_t n, size_t ord0,
+		      struct pgerr *err) S3G_WUR;
+int recon_listing_sync(PGconn *conn, int64_t iid, const char *location_id, size_t n, bool complete,
+		       struct recon_sync_result *ret, struct pgerr *err) S3G_WUR;
 
 /* ---- intents ------------------------------------------------------------ */
 

@@ -186,6 +186,26 @@ static void test_grants_sync_and_batch(void **state)
 	assert_int_equal(sr.removed, 1);
 	assert_int_equal(recon_grants_sync(c, 1, "loc-2", l, 2, true, &sr, &err), S3G_EINVAL);
 
+	/* page by page (g1, g3); a page lost — the table holds fewer grants than
+	 * were sent, or a new session has no table — fails the sync and removes
+	 * nothing */
+	assert_int_equal(recon_listing_add(c, "loc-1", l, 1, 0, &err), 0);
+	assert_int_equal(recon_listing_add(c, "loc-1", l + 1, 1, 1, &err), 0);
+	assert_int_equal(recon_listing_sync(c, 1, "loc-1", 2, true, &sr, &err), 0);
+	assert_int_equal(sr.updated, 2);
+	assert_int_equal(sr.removed, 0);
+	assert_int_equal(recon_listing_add(c, "loc-1", l, 1, 0, &err), 0);
+	assert_int_equal(recon_listing_sync(c, 1, "loc-1", 2, true, &sr, &err), S3G_ECONFLICT);
+	{
+		PGconn *c2 = pgtest_connect(ci);
+
+		assert_true(recon_listing_sync(c2, 1, "loc-1", 0, true, &sr, &err) < 0);
+		PQfinish(c2);
+	}
+	assert_int_equal(recon_grants_load(c, 1, &in, &got, &err), 0);
+	assert_int_equal(got.n, 2);
+	recon_grants_free(&got);
+
 	/* created (serving subscriptions 1 and 3), deleted, audit, statuses: one transaction */
 	{
 		int64_t subs[2] = { 3, 1 };

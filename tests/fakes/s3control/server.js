@@ -144,6 +144,7 @@ let statsSince;
 function resetStats() {
 	stats = {
 		requests: 0, control_requests: 0, inflight: 0, max_inflight: 0,
+		resident_ms: 0,		/* API requests' time from arrival to close, summed */
 		by_op: {}, by_status: {}, by_code: {},
 		faults: { throttle: 0, error: 0, reset: 0 },
 	};
@@ -1497,12 +1498,16 @@ function onRequest(req, res) {
 	stats.inflight++;
 	if (stats.inflight > stats.max_inflight)
 		stats.max_inflight = stats.inflight;
+	const t0 = performance.now();
 	/* 'close' follows 'finish' on every response and also ends an aborted one */
-	res.once('close', () => stats.inflight--);
+	res.once('close', () => {
+		stats.inflight--;
+		stats.resident_ms += performance.now() - t0;
+	});
 	const rid = (++ridCounter >>> 0).toString(16).toUpperCase().padStart(16, '0');
 	const ctx = {
 		req, res, rid, hostId: Buffer.from(rid + 's3g-fake').toString('base64'),
-		rawPath, rawQuery, tls: !!req.socket.encrypted, body: null, op: null, t0: performance.now(),
+		rawPath, rawQuery, tls: !!req.socket.encrypted, body: null, op: null, t0,
 	};
 	const chunks = [];
 	let size = 0;
