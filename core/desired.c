@@ -185,6 +185,28 @@ static void resolve_ds(struct intern *in, const char *scope, const struct desire
 	out->sub_prefix = intern_get(in, sub, n);
 }
 
+int desired_sub_prefix(struct intern *in, const char *location_scope, const struct desired_data_source *d,
+		       const char **ret_sub_prefix, const char **ret_why)
+{
+	const char *scope = location_scope ? location_scope : "";
+	const char *why = NULL;
+	struct ds_out o = {0};
+
+	if (validate_location_scope(scope, strlen(scope), NULL, &why) < 0) {
+		if (ret_why)
+			*ret_why = why;
+		return S3G_EINVAL;
+	}
+	resolve_ds(in, scope, d, &o);
+	if (!o.sub_prefix) {
+		if (ret_why)
+			*ret_why = o.why;
+		return S3G_EINVAL;
+	}
+	*ret_sub_prefix = o.sub_prefix;
+	return 0;
+}
+
 int desired_build(struct intern *in, const struct desired_integration *integ,
 		  const struct desired_data_source *ds, size_t nds, const struct desired_user *users, size_t nusers,
 		  const struct desired_subscription *subs, size_t nsubs, struct desired_set *ret,

@@ -106,6 +106,10 @@ void desired_free(struct desired_set *set);
  * digits or the user cannot become a grantee. */
 int desired_principal(struct intern *in, const char *account, const struct desired_user *u, uint8_t *ret_type,
 		      const char **ret_grantee, const char **ret_why) S3G_WUR;
+/* The S3SubPrefix data source d gives under location_scope (the rules
+ * above; interned in in). S3G_EINVAL (with *ret_why) when it gives none. */
+int desired_sub_prefix(struct intern *in, const char *location_scope, const struct desired_data_source *d,
+		       const char **ret_sub_prefix, const char **ret_why) S3G_WUR;
 /* If a user with an unset principal could resolve to grantee (an IAM user
  * ARN arn:aws:iam::<account>:user/NAME without a path), NAME (pointing into
  * grantee, *ret_len bytes); else NULL. A candidate only: desired_principal

@@ -284,6 +284,36 @@ static void test_principal(void **state)
 	intern_free(&in);
 }
 
+/* desired_sub_prefix gives the S3SubPrefix desired_build puts in grants. */
+static void test_sub_prefix(void **state)
+{
+	const struct desired_data_source scoped = {1, "/demographics"}, whole = {2, ""};
+	struct intern in;
+	const char *sp, *why;
+
+	intern_init(&in);
+	for (size_t i = 0; i < sizeof(default_cases) / sizeof(default_cases[0]); i++) {
+		const struct expect *x = &default_cases[i];
+		const struct desired_data_source *d = NULL;
+
+		for (size_t k = 0; k < sizeof(ds_default) / sizeof(ds_default[0]); k++)
+			if (ds_default[k].id == x->ds)
+				d = &ds_default[k];
+		if (!d || !x->sub_prefix)
+			continue;
+		assert_int_equal(desired_sub_prefix(&in, "s3://", d, &sp, &why), 0);
+		assert_string_equal(sp, x->sub_prefix);
+	}
+	assert_int_equal(desired_sub_prefix(&in, "s3://", &ds_default[4], &sp, &why), S3G_EINVAL);
+	assert_string_equal(why, "prefix: has a \".\" or \"..\" segment");
+	assert_int_equal(desired_sub_prefix(&in, "s3://research-data", &scoped, &sp, &why), 0);
+	assert_string_equal(sp, "demographics*");
+	assert_int_equal(desired_sub_prefix(&in, "s3://research-data", &whole, &sp, &why), 0);
+	assert_string_equal(sp, "");
+	assert_int_equal(desired_sub_prefix(&in, "s3://Bad", &scoped, &sp, &why), S3G_EINVAL);
+	intern_free(&in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_bad_integration),
 		cmocka_unit_test(test_final_path_length),
 		cmocka_unit_test(test_principal),
+		cmocka_unit_test(test_sub_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
