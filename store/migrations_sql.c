@@ -840,6 +840,16 @@ const struct schema_migration schema_migrations[] = {
 	"\tIF TG_OP = 'UPDATE' THEN NEW.updated_at := now(); END IF;\n"
 	"\tRETURN NEW;\n"
 	"END $$;\n" },
+	{ 5, "scoped_reconcile",
+	"-- 0005_scoped_reconcile: indexes for the reconciler's scoped passes, which\n"
+	"-- load only the grantees a few changed users can affect (store/recon.h,\n"
+	"-- recon_scope_load): a user's grants by the subscriptions they serve, the\n"
+	"-- grants left without their first subscription at a data source's prefix,\n"
+	"-- an integration's grants of some grantees, users by explicit principal.\n"
+	"CREATE INDEX grants_subscription_ids_idx ON s3grant.grants USING gin (subscription_ids);\n"
+	"CREATE INDEX grants_unserved_idx ON s3grant.grants (integration_id, sub_prefix) WHERE subscription_id IS NULL;\n"
+	"CREATE INDEX grants_integration_grantee_idx ON s3grant.grants (integration_id, grantee_id);\n"
+	"CREATE INDEX users_principal_idx ON s3grant.users (principal) WHERE principal IS NOT NULL;\n" },
 };
 
-const int schema_migrations_count = 4;
+const int schema_migrations_count = 5;
