@@ -438,6 +438,7 @@ static void on_rint_closed(uv_handle_t *h)
 	x_free(ri->pass_error);
 	x_free(ri->pending.v);
 	x_free(ri->inpass.v);
+	x_free(ri->skeys);
 	x_free(ri);
 	recond_maybe_free_glue(g);
 }
@@ -618,6 +619,7 @@ void rint_pass_clear(struct rint *ri)
 	}
 	ri->exec_active = false;
 	ri->total = ri->done = 0;
+	rscope_clear(ri);
 }
 
 static void load_work(struct dbjob *j)
@@ -630,6 +632,8 @@ static void load_work(struct dbjob *j)
 		j->status = r;
 		return;
 	}
+	if (ri->scope_try && rscope_load(j) != 0)
+		return;   /* scoped, or failed */
 	pgerr_clear(&pe);
 	r = recon_inputs_load(ri->conn, ri->iid, ri->g->have_key ? &ri->g->key : NULL, &ri->in, &pe);
 	if (r == S3G_ENOTFOUND) {
@@ -747,6 +751,7 @@ static void pass_start(struct rint *ri)
 	ri->pass_resync = ri->want_resync;
 	ri->want_resync = false;
 	ri->pass_started_ms = now_ms(ri);
+	rscope_begin(ri);
 	rint_submit(ri, rint_job(ri, load_work, load_after));
 }
 
@@ -1255,6 +1260,24 @@ static void adopt_intents(struct rint *ri)
 	x_free(keep_of);
 }
 
+/* A kept grant's record names the subscriptions it serves now (a scoped
+ * pass finds a user's grants through them, recon_scope_load): a grant that
+ * serves one subscription whose record starts with it is left alone;
+ * otherwise (shared grants, a record naming others) it is recorded again. */
+static void record_served(struct rint *ri)
+{
+	for (size_t k = 0; k < ri->diff.nkeep; k++) {
+		const struct diff_keep *kp = &ri->diff.keep[k];
+		const struct grant *a = &ri->act.v[kp->actual];
+		int64_t subs[SUBS_BUF];
+		size_t m = desired_subscriptions(&ri->set, kp->desired, subs, SUBS_BUF);
+
+		if (m == 1 && a->subscription_id == subs[0])
+			continue;
+		rint_add_created(ri, a, ri->act.created_ms[kp->actual], subs, m > SUBS_BUF ? SUBS_BUF : m);
+	}
+}
+
 static void plan_phase(struct rint *ri)
 {
 	const char *why = NULL;
@@ -1300,6 +1323,8 @@ static void plan_phase(struct rint *ri)
 	}
 	ri->have_plan = true;
 	used = ri->instance_grants >= 0 ? (size_t)ri->instance_grants : ri->act.n;
+	if (ri->scoped && ri->instance_grants < 0)   /* act holds the scope's grants only */
+		used = ri->sinfo.recorded >= 0 ? (size_t)ri->sinfo.recorded : ri->act.n;
 	allowed = quota_apply(&ri->plan, used, limit);
 	if (quota_level(used + allowed, limit) != QUOTA_OK) {
 		log_warning(LOG_MID_QUOTA,
@@ -1310,6 +1335,7 @@ static void plan_phase(struct rint *ri)
 			    "Access Grants instance near or at its grant quota");
 	}
 	adopt_intents(ri);
+	record_served(ri);
 	/* Per-step state. */
 	ri->sx = x_calloc(ri->plan.n ? ri->plan.n : 1, sizeof(*ri->sx));
 	ri->intent_ids = x_calloc(ri->plan.ncreate ? ri->plan.ncreate : 1, sizeof(*ri->intent_ids));
@@ -1346,11 +1372,13 @@ static void plan_phase(struct rint *ri)
 	ri->del_next = ri->plan.ncreate;
 	ri->intent_upto = 0;
 	ri->exec_active = ri->plan.n > 0;
+	rscope_log(ri, ri->plan.ncreate, ri->plan.n - ri->plan.ncreate);
 	if (ri->plan.n) {
 		log_info(NULL, LOG_FIELDS({ "integration", log_int(n1, sizeof(n1), ri->iid) },
 					  { "create", log_int(n2, sizeof(n2), (long long)ri->plan.ncreate) },
 					  { "delete", log_int(n3, sizeof(n3), (long long)(ri->plan.n - ri->plan.ncreate)) },
-					  { "desired", log_int(n4, sizeof(n4), (long long)ri->set.n) }),
+					  { "desired", log_int(n4, sizeof(n4), (long long)ri->set.n) },
+					  { "pass", ri->scoped ? "scoped" : "whole" }),
 			 "reconciling %zu grant change%s", ri->plan.n, ri->plan.n == 1 ? "" : "s");
 		recond_progress(ri->g, true);
 	}
@@ -1807,6 +1835,8 @@ static void final_statuses(struct rint *ri)
 	b->health.actual = actual;
 	b->health.rejected = (int64_t)ri->set.nrej;
 	b->health.errors = (int64_t)errors;
+	if (ri->scoped)   /* the scope's numbers are not the integration's: the next whole pass sets them */
+		b->health.desired = b->health.actual = b->health.rejected = b->health.errors = -1;
 	if (ri->instance_grants >= 0)
 		b->health.instance_grants = ri->instance_grants;
 	if (ri->synced)
@@ -2157,8 +2187,8 @@ void recond_status(const struct daemon *d, struct buf *b)
 		return;
 	for (const struct rint *ri = g->ints; ri; ri = ri->next) {
 		n++;
-		if (ri->exec_active && buf_printf(b, "; integration %lld: reconciling %zu/%zu grants",
-						  (long long)ri->iid, ri->done, ri->total) < 0)
+		if (ri->exec_active && buf_printf(b, "; integration %lld: reconciling %zu/%zu grants%s",
+						  (long long)ri->iid, ri->done, ri->total, ri->scoped ? " (scoped pass)" : "") < 0)
 			return;
 		if (ri->busy && buf_printf(b, "; integration %lld: another daemon is the writer", (long long)ri->iid) < 0)
 			return;

@@ -189,6 +189,47 @@ int recon_intents_load(PGconn *conn, int64_t iid, struct intern *in, struct reco
 		       struct pgerr *err) S3G_WUR;
 void recon_intents_free(struct recon_intents *v);
 
+/* ---- scoped inputs ------------------------------------------------------ */
+
+/* A changed key of a scoped pass: s:<iid>:<uid>:<dsid> (data_source_id > 0)
+ * or u:<iid>:<uid> (data_source_id 0). */
+struct recon_scope_key {
+	int64_t user_id;
+	int64_t data_source_id;
+};
+
+struct recon_scope_info {
+	size_t nkeyed;                 /* keyed users that exist */
+	size_t nusers;                 /* users resolving into the scope (those with subscriptions here) */
+	size_t ngrantees;              /* the scope: distinct grantees */
+	int64_t recorded;              /* the integration's recorded grants (want_count), else -1 */
+	const char *fallback;          /* static text: why there is no scope; the outputs are then empty */
+};
+
+/* The inputs of a pass limited to the grantees the keyed users can affect,
+ * in one REPEATABLE READ READ ONLY transaction (taken outside a transaction
+ * block). The desired grants of a grantee depend only on the users that
+ * resolve to it (desired_principal), so the scope P is a set of grantees:
+ *  - the current grantee of every keyed user;
+ *  - the grantees of recorded grants that serve (grants.subscription_ids)
+ *    a subscription of a keyed user in this integration;
+ *  - for a key whose subscription is gone: the grantees of the recorded
+ *    grants at that data source's sub-prefix whose first subscription is
+ *    gone too (grants.subscription_id NULL).
+ * ret_in gets the integration, every user with subscriptions here that
+ * resolves into P, their subscriptions here (id order) and the data
+ * sources those name; ret_act the recorded grants and ret_intents the
+ * intents whose grantee is in P (grants loaded as recon_grants_load does).
+ * No scope (info->fallback says why; plan the whole integration instead):
+ * the integration is missing or neither enabled nor
+ * recurringValidationError; a keyed user or a gone subscription's data
+ * source no longer exists; an active subscription of a keyed user is in no
+ * recorded grant's subscriptions; more than max users or grantees. */
+int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
+		     size_t nkeys, size_t max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
+		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
+		     struct pgerr *err) S3G_WUR;
+
 /* ---- results: grants, audit, statuses ---------------------------------- */
 
 enum recon_op {
