@@ -984,11 +984,13 @@ static int cmp_pair(const void *x, const void *y)
 #define SCOPE_DS_SQL \
 	"SELECT id, prefix FROM s3grant.data_sources WHERE integration_id = $1::bigint AND id = ANY ($2::bigint[])" \
 	" ORDER BY id"
+/* One index probe per subscription: "subscription_ids && $2" is estimated
+ * to match most rows and planned as a scan of the whole table. */
 #define SCOPE_SERVED_SQL \
-	"SELECT g.grantee_type, g.grantee_id, m.x FROM s3grant.grants g" \
-	" LEFT JOIN LATERAL (SELECT x FROM unnest(g.subscription_ids) x WHERE x = ANY ($2::bigint[])) m ON true" \
-	" WHERE g.integration_id = $1::bigint AND (g.subscription_ids && $2::bigint[]" \
-	"  OR (g.subscription_id IS NULL AND g.sub_prefix = ANY ($3::text[])))"
+	"SELECT g.grantee_type, g.grantee_id, k.x FROM unnest($2::bigint[]) k(x)" \
+	" JOIN s3grant.grants g ON g.subscription_ids @> ARRAY[k.x] WHERE g.integration_id = $1::bigint" \
+	" UNION ALL SELECT g.grantee_type, g.grantee_id, NULL FROM s3grant.grants g" \
+	" WHERE g.integration_id = $1::bigint AND g.subscription_id IS NULL AND g.sub_prefix = ANY ($3::text[])"
 #define SCOPE_RESOLVING_SQL \
 	"SELECT u.id, u.username, u.principal FROM s3grant.users u" \
 	" WHERE (u.principal = ANY ($2::text[]) OR (u.principal IS NULL AND u.username = ANY ($3::text[])))" \
@@ -1021,7 +1023,7 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	int64_t *uids = x_calloc(nkeys + 1, sizeof(*uids)), *subids = NULL, *gone = NULL;
 	struct pair *have = NULL;
 	const char *p[3];
-	size_t nu, nks, ngone = 0;
+	size_t nu, nks, nuk = 0, nsub = 0, ngone = 0;
 	int r;
 
 	for (size_t i = 0; i < nkeys; i++)
@@ -1057,10 +1059,22 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	nks = (size_t)PQntuples(c->ks);
 	subids = x_calloc(nks + 1, sizeof(*subids));
 	have = x_calloc(nks + 1, sizeof(*have));
+	/* users with a u: key: their principal may have changed, so their
+	 * grants are looked up through the subscriptions they serve */
+	uids = x_calloc(nkeys + 1, sizeof(*uids));
+	for (size_t i = 0; i < nkeys; i++)
+		if (!keys[i].data_source_id)
+			uids[nuk++] = keys[i].user_id;
+	nuk = i64_uniq(uids, nuk);
 	for (size_t i = 0; i < nks; i++) {
-		subids[i] = text_i64(c->ks, (int)i, 0);
-		have[i] = (struct pair){ text_i64(c->ks, (int)i, 1), text_i64(c->ks, (int)i, 2) };
+		int64_t uid = text_i64(c->ks, (int)i, 1);
+
+		if (i64_has(uids, nuk, uid))
+			subids[nsub++] = text_i64(c->ks, (int)i, 0);
+		have[i] = (struct pair){ uid, text_i64(c->ks, (int)i, 2) };
 	}
+	x_free(uids);
+	nsub = i64_uniq(subids, nsub);
 	qsort(have, nks, sizeof(*have), cmp_pair);
 	/* keys whose subscription is gone: their data sources' prefixes */
 	gone = x_calloc(nkeys + 1, sizeof(*gone));
@@ -1098,9 +1112,10 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 		return r;
 	}
 
-	/* recorded grants serving the keyed users' subscriptions, or unserved at a gone one's prefix */
+	/* recorded grants serving the subscriptions of users with a u: key, or
+	 * unserved at a gone subscription's prefix */
 	buf_reset(&c->a);
-	r = arr_i64(&c->a, subids, nks);
+	r = arr_i64(&c->a, subids, nsub);
 	p[1] = buf_str(&c->a);
 	p[2] = buf_str(&c->b);
 	if (r == 0)
@@ -1121,17 +1136,23 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 			c->served[c->nserved++] = text_i64(c->rows, i, 2);
 		}
 	}
-	x_free(subids);
-	if (r < 0)
+	if (r < 0) {
+		x_free(subids);
 		return r;
+	}
 	/* a subscription with a grant that no record names: where is its grant? */
 	c->nserved = i64_uniq(c->served, c->nserved);
-	for (size_t i = 0; i < nks; i++)
-		if (strcmp(PQgetvalue(c->ks, (int)i, 3), "active") == 0 &&
-		    !i64_has(c->served, c->nserved, text_i64(c->ks, (int)i, 0))) {
-			c->fallback = "an active subscription of a changed user is in no recorded grant";
+	for (size_t i = 0; i < nks; i++) {
+		int64_t sid = text_i64(c->ks, (int)i, 0);
+
+		if (strcmp(PQgetvalue(c->ks, (int)i, 3), "active") == 0 && i64_has(subids, nsub, sid) &&
+		    !i64_has(c->served, c->nserved, sid)) {
+			c->fallback = "an active subscription of a user whose principal changed is in no recorded grant";
+			x_free(subids);
 			return 0;
 		}
+	}
+	x_free(subids);
 	gref_sort(&c->P);
 	info->ngrantees = c->P.n;
 	if (c->P.n > max)

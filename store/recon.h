@@ -211,11 +211,15 @@ struct recon_scope_info {
  * block). The desired grants of a grantee depend only on the users that
  * resolve to it (desired_principal), so the scope P is a set of grantees:
  *  - the current grantee of every keyed user;
- *  - the grantees of recorded grants that serve (grants.subscription_ids)
- *    a subscription of a keyed user in this integration;
+ *  - for a user with a u: key (its principal may have changed): the
+ *    grantees of the recorded grants that serve (grants.subscription_ids)
+ *    one of its subscriptions in this integration;
  *  - for a key whose subscription is gone: the grantees of the recorded
  *    grants at that data source's sub-prefix whose first subscription is
  *    gone too (grants.subscription_id NULL).
+ * A user's principal changes only with a u: key (while it has
+ * subscriptions here), and the pass of that key moves its grants: an s: key
+ * alone needs the user's current grantee only.
  * ret_in gets the integration, every user with subscriptions here that
  * resolves into P, their subscriptions here (id order) and the data
  * sources those name; ret_act the recorded grants and ret_intents the
@@ -223,8 +227,9 @@ struct recon_scope_info {
  * No scope (info->fallback says why; plan the whole integration instead):
  * the integration is missing or neither enabled nor
  * recurringValidationError; a keyed user or a gone subscription's data
- * source no longer exists; an active subscription of a keyed user is in no
- * recorded grant's subscriptions; more than max users or grantees. */
+ * source no longer exists; an active subscription of a user with a u: key
+ * is in no recorded grant's subscriptions; more than max users or
+ * grantees. */
 int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
 		     size_t nkeys, size_t max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
 		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
