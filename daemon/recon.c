@@ -634,6 +634,7 @@ static void load_work(struct dbjob *j)
 	}
 	if (ri->scope_try && rscope_load(j) != 0)
 		return;   /* scoped, or failed */
+	rscope_seen(j);
 	pgerr_clear(&pe);
 	r = recon_inputs_load(ri->conn, ri->iid, ri->g->have_key ? &ri->g->key : NULL, &ri->in, &pe);
 	if (r == S3G_ENOTFOUND) {
@@ -1829,6 +1830,11 @@ static void final_statuses(struct rint *ri)
 	 * the next change or resync. Bounded: each such pass deletes grants. */
 	if (refused && freed && !ri->deleting)
 		ri->want_pass = true;
+	/* Subscriptions outside the scope may wait for that room: plan them all. */
+	if (ri->scoped && freed && ri->sinfo.quota_waiting) {
+		ri->want_pass = true;
+		ri->want_whole = true;
+	}
 	b->has_health = true;
 	b->health = recon_health_keep();
 	b->health.desired = (int64_t)ri->set.n;
@@ -1843,6 +1849,17 @@ static void final_statuses(struct rint *ri)
 		b->health.resync_at_ms = rint_wall_ms();
 	b->health.last_error = rint_batch_str(b, ri->pass_error ? ri->pass_error : "");
 	b->health.progress_total = 0;
+}
+
+/* Every step of the plan was made (none failed, refused or skipped). */
+static bool all_made(const struct rint *ri)
+{
+	if (ri->done != ri->plan.n)
+		return false;
+	for (size_t i = 0; i < ri->plan.n; i++)
+		if (ri->sx[i].st != SX_OK)
+			return false;
+	return true;
 }
 
 static void exec_maybe_done(struct rint *ri)
@@ -1879,6 +1896,8 @@ static void exec_maybe_done(struct rint *ri)
 		rint_flush(ri, lifecycle_delete_location);
 		return;
 	}
+	if (rscope_absorb(ri, all_made(ri)))
+		return;
 	rint_pass_done(ri);
 }
 

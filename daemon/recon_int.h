@@ -178,9 +178,12 @@ struct rint {
 	bool scope_try;                /* pass_start: the keys allow one; load_work tries */
 	bool scoped;                   /* this pass's data is a scope (else the whole integration) */
 	bool scope_want_count;         /* the instance's grants are unknown: count the recorded ones */
+	bool want_whole;               /* the next pass plans the whole integration */
 	struct recon_scope_key *skeys;
 	size_t nskeys, skeys_cap;
 	struct recon_scope_info sinfo;
+	int64_t *absorb;               /* whole pass: queue rows its inputs cover (seqs) */
+	size_t nabsorb;
 	/* lifecycle */
 	void (*lc_timer_cb)(struct rint *ri);
 	int lc_status[RLC_TESTS];      /* enum rlc_result */
@@ -237,6 +240,13 @@ int rscope_load(struct dbjob *j);
  * (plan_phase, once planned). */
 void rscope_log(struct rint *ri, size_t ncreate, size_t ndelete);
 void rscope_clear(struct rint *ri);
+/* Worker side (load_work), before a whole pass loads its inputs: note the
+ * queue rows those inputs cover. */
+void rscope_seen(struct dbjob *j);
+/* At the end of a whole pass: if it made every change it planned
+ * (all_made), delete the queue rows it covered (a job), then
+ * rint_pass_done. false: nothing to do, the caller goes on. */
+bool rscope_absorb(struct rint *ri, bool all_made);
 
 /* lifecycle.c */
 bool lifecycle_revalidate_due(struct rint *ri);

@@ -10,7 +10,12 @@
  * Anything else takes the whole pass: a resync, a revalidation due, a key of
  * another kind (i:, d:), more than SCOPE_KEYS_MAX keys, and every case
  * recon_scope_load cannot scope exactly (then the same job loads the whole
- * integration). */
+ * integration).
+ *
+ * A whole pass reads its inputs after noting the queue rows nobody holds;
+ * when it has made every change it planned, those rows (unchanged since)
+ * are deleted: their changes were in its inputs. A backlog (100,000 keys of
+ * a bulk load) then costs one pass, not a pass per claim. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +25,8 @@
 #include "daemon/log.h"
 #include "daemon/recon_int.h"
 
-#define SCOPE_MAX 1000          /* users, grantees */
+/* Above these a scoped pass would cost about as much as the whole one. */
+static const struct recon_scope_max scope_max = { .users = 1000, .subscriptions = 10000 };
 #define SCOPE_KEYS_MAX 10000
 
 /* "<n>" then end or ':'; advances *p past it. */
@@ -65,6 +71,10 @@ void rscope_begin(struct rint *ri)
 	uint64_t now = uv_now(ri->g->loop);
 
 	rscope_clear(ri);
+	if (ri->want_whole) {
+		ri->want_whole = false;   /* this pass is the whole one */
+		return;
+	}
 	if (ri->pass_resync || !ri->inpass.n || ri->inpass.n > SCOPE_KEYS_MAX || ri->g->stopping)
 		return;
 	if (!ri->revalidate_at || now >= ri->revalidate_at)
@@ -100,7 +110,7 @@ int rscope_load(struct dbjob *j)
 	ri->have_pool = true;
 	pgerr_clear(&pe);
 	r = recon_scope_load(ri->conn, ri->iid, ri->g->have_key ? &ri->g->key : NULL, ri->skeys, ri->nskeys,
-			     SCOPE_MAX, ri->scope_want_count, &ri->pool, &ri->in, &ri->act, &ri->intents, &ri->sinfo,
+			     &scope_max, ri->scope_want_count, &ri->pool, &ri->in, &ri->act, &ri->intents, &ri->sinfo,
 			     &pe);
 	if (r < 0) {
 		rint_pg_fail(j, r, &pe);
@@ -144,6 +154,62 @@ void rscope_clear(struct rint *ri)
 	ri->scoped = false;
 	ri->scope_want_count = false;
 	ri->nskeys = 0;
+	X_FREE(ri->absorb);
+	ri->nabsorb = 0;
 	memset(&ri->sinfo, 0, sizeof(ri->sinfo));
 	ri->sinfo.recorded = -1;
+}
+
+/* ---- a whole pass does the changes queued before it ----------------------- */
+
+void rscope_seen(struct dbjob *j)
+{
+	struct rint *ri = j->ri;
+	struct pgerr pe;
+
+	X_FREE(ri->absorb);
+	ri->nabsorb = 0;
+	pgerr_clear(&pe);
+	if (recon_queue_seen(ri->conn, ri->iid, &ri->absorb, &ri->nabsorb, &pe) < 0)
+		ri->nabsorb = 0;   /* only a saving: the keys are claimed and planned as usual */
+}
+
+static void absorb_work(struct dbjob *j)
+{
+	struct rint *ri = j->ri;
+	struct pgerr pe;
+	size_t n = 0;
+	int r;
+
+	if (rint_conn_locked(j) < 0)
+		return;
+	pgerr_clear(&pe);
+	r = recon_queue_absorb(ri->conn, ri->iid, ri->absorb, ri->nabsorb, &n, &pe);
+	if (r < 0)
+		rint_pg_fail(j, r, &pe);
+	j->sync.removed = n;   /* rows removed from the queue */
+}
+
+static void absorb_after(struct dbjob *j)
+{
+	struct rint *ri = j->ri;
+	char n1[24], n2[24];
+
+	/* a failure costs only the saving: the keys stay queued */
+	if (j->status == 0 && j->sync.removed)
+		log_info(NULL, LOG_FIELDS({ "integration", log_int(n1, sizeof(n1), ri->iid) },
+					  { "changes", log_int(n2, sizeof(n2), (long long)j->sync.removed) }),
+			 "whole pass: %zu queued change%s already done", j->sync.removed,
+			 j->sync.removed == 1 ? "" : "s");
+	rint_pass_done(ri);
+}
+
+bool rscope_absorb(struct rint *ri, bool all_made)
+{
+	/* want_resync: an adoption or an unreadable create waits for the listing */
+	if (ri->scoped || !ri->nabsorb || !all_made || ri->pass_failed || ri->deleting || ri->want_resync ||
+	    ri->g->stopping)
+		return false;
+	rint_submit(ri, rint_job(ri, absorb_work, absorb_after));
+	return true;
 }

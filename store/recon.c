@@ -1016,8 +1016,8 @@ struct scope_ctx {
 };
 
 /* Steps 1-3: P from the keyed users, their subscriptions, the gone ones. */
-static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *keys, size_t nkeys, size_t max,
-			  struct recon_scope_info *info)
+static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *keys, size_t nkeys,
+			  const struct recon_scope_max *max, struct recon_scope_info *info)
 {
 	const char *acct = c->in.integ.d.account;
 	int64_t *uids = x_calloc(nkeys + 1, sizeof(*uids)), *subids = NULL, *gone = NULL;
@@ -1057,6 +1057,10 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	if (r < 0)
 		return r;
 	nks = (size_t)PQntuples(c->ks);
+	if (nu > max->users || nks > max->subscriptions) {
+		c->fallback = "more users or subscriptions than a scoped pass takes";
+		return 0;
+	}
 	subids = x_calloc(nks + 1, sizeof(*subids));
 	have = x_calloc(nks + 1, sizeof(*have));
 	/* users with a u: key: their principal may have changed, so their
@@ -1155,13 +1159,13 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	x_free(subids);
 	gref_sort(&c->P);
 	info->ngrantees = c->P.n;
-	if (c->P.n > max)
+	if (c->P.n > max->users)
 		c->fallback = "more grantees than a scoped pass takes";
 	return 0;
 }
 
 /* Steps 4-6: the users resolving into P, their subscriptions and data sources. */
-static int scope_inputs(struct scope_ctx *c, size_t max, struct recon_scope_info *info)
+static int scope_inputs(struct scope_ctx *c, const struct recon_scope_max *max, struct recon_scope_info *info)
 {
 	struct recon_inputs *in = &c->in;
 	const char *acct = in->integ.d.account;
@@ -1215,7 +1219,7 @@ static int scope_inputs(struct scope_ctx *c, size_t max, struct recon_scope_info
 			in->users[in->nusers++] = u;
 	}
 	info->nusers = in->nusers;
-	if (in->nusers > max) {
+	if (in->nusers > max->users) {
 		c->fallback = "more users than a scoped pass takes";
 		return 0;
 	}
@@ -1232,6 +1236,10 @@ static int scope_inputs(struct scope_ctx *c, size_t max, struct recon_scope_info
 	if (r < 0)
 		return r;
 	n = (size_t)PQntuples(in->res[3]);
+	if (n > max->subscriptions) {
+		c->fallback = "more subscriptions than a scoped pass takes";
+		return 0;
+	}
 	in->subs = x_calloc(n + 1, sizeof(*in->subs));
 	ids = x_calloc(n + 1, sizeof(*ids));
 	for (size_t i = 0; i < n; i++) {
@@ -1309,6 +1317,21 @@ static int scope_actual(struct scope_ctx *c, int64_t iid, bool want_count, struc
 		if (gref_has(&c->P, its.v[i].g.grantee_id, its.v[i].g.grantee_type))
 			its.v[k++] = its.v[i];
 	its.n = k;
+	{
+		PGresult *res = NULL;
+
+		r = run(c->conn, "SELECT EXISTS (SELECT 1 FROM s3grant.subscriptions s JOIN s3grant.data_sources d"
+			" ON d.id = s.data_source_id WHERE d.integration_id = $1::bigint AND s.status = 'quota')", 1, p, 0,
+			&res, c->err);
+		if (r == 0)
+			info->quota_waiting = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (r < 0) {
+			recon_grants_free(&x.g);
+			recon_intents_free(&its);
+			return r;
+		}
+	}
 	if (want_count) {
 		PGresult *res = NULL;
 
@@ -1329,7 +1352,7 @@ static int scope_actual(struct scope_ctx *c, int64_t iid, bool want_count, struc
 }
 
 int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
-		     size_t nkeys, size_t max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
+		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
 		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
 		     struct pgerr *err)
 {
@@ -1393,6 +1416,65 @@ out:
 	*ret_in = c.in;
 	*ret_act = act;
 	*ret_intents = its;
+	return 0;
+}
+
+/* ---- changes a whole pass has done -------------------------------------- */
+
+int recon_queue_seen(PGconn *conn, int64_t iid, int64_t **ret_seqs, size_t *ret_n, struct pgerr *err)
+{
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[1] = { id };
+	int64_t *v;
+	int r, n;
+
+	i64_str(iid, id);
+	r = run(conn, "SELECT seq FROM s3grant.change_queue WHERE integration_id = $1::bigint AND locked_by IS NULL",
+		1, p, 1, &res, err);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	v = x_calloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++)
+		if (get_i64(res, i, 0, &v[i]) < 0) {
+			x_free(v);
+			r = bad_row(err, "queue seq", i);
+			PQclear(res);
+			return r;
+		}
+	PQclear(res);
+	*ret_seqs = v;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int recon_queue_absorb(PGconn *conn, int64_t iid, const int64_t *seqs, size_t n, size_t *ret_deleted,
+		       struct pgerr *err)
+{
+	PGresult *res = NULL;
+	struct buf a;
+	char id[24];
+	const char *p[2] = { id, NULL };
+	int r;
+
+	if (ret_deleted)
+		*ret_deleted = 0;
+	if (!n)
+		return 0;
+	i64_str(iid, id);
+	buf_init(&a, 0);
+	r = arr_i64(&a, seqs, n);
+	p[1] = buf_str(&a);
+	if (r == 0)
+		r = run(conn, "DELETE FROM s3grant.change_queue WHERE integration_id = $1::bigint"
+			" AND seq = ANY ($2::bigint[]) AND locked_by IS NULL", 2, p, 0, &res, err);
+	buf_free(&a);
+	if (r < 0)
+		return r;
+	if (ret_deleted)
+		*ret_deleted = strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
 	return 0;
 }
 

@@ -198,11 +198,17 @@ struct recon_scope_key {
 	int64_t data_source_id;
 };
 
+struct recon_scope_max {
+	size_t users;                  /* keyed users, users resolving into the scope, grantees */
+	size_t subscriptions;          /* of the keyed users; of the users resolving into the scope */
+};
+
 struct recon_scope_info {
 	size_t nkeyed;                 /* keyed users that exist */
 	size_t nusers;                 /* users resolving into the scope (those with subscriptions here) */
 	size_t ngrantees;              /* the scope: distinct grantees */
 	int64_t recorded;              /* the integration's recorded grants (want_count), else -1 */
+	bool quota_waiting;            /* a subscription here is refused for quota (status 'quota') */
 	const char *fallback;          /* static text: why there is no scope; the outputs are then empty */
 };
 
@@ -228,12 +234,25 @@ struct recon_scope_info {
  * the integration is missing or neither enabled nor
  * recurringValidationError; a keyed user or a gone subscription's data
  * source no longer exists; an active subscription of a user with a u: key
- * is in no recorded grant's subscriptions; more than max users or
- * grantees. */
+ * is in no recorded grant's subscriptions; more users, grantees or
+ * subscriptions than max allows. */
 int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
-		     size_t nkeys, size_t max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
+		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
 		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
 		     struct pgerr *err) S3G_WUR;
+
+/* ---- changes a whole pass has done -------------------------------------- */
+
+/* The seqs of integration iid's change queue rows nobody holds (locked_by
+ * NULL). Read before a whole pass loads its inputs, every change these rows
+ * stand for is in those inputs (*ret_seqs: free with x_free). */
+int recon_queue_seen(PGconn *conn, int64_t iid, int64_t **ret_seqs, size_t *ret_n, struct pgerr *err) S3G_WUR;
+/* Delete the rows of seqs that are still there with that seq and still
+ * unheld (a key changed again has a new seq and stays): the whole pass that
+ * read them made every change it planned, so there is nothing left for them
+ * to ask. ret_deleted may be NULL. */
+int recon_queue_absorb(PGconn *conn, int64_t iid, const int64_t *seqs, size_t n, size_t *ret_deleted,
+		       struct pgerr *err) S3G_WUR;
 
 /* ---- results: grants, audit, statuses ---------------------------------- */
 
