@@ -7,8 +7,9 @@
  * the same steps for those grantees as a whole pass; grants of other
  * grantees are not looked at. Execution is the whole pass's (recon.c).
  *
- * Anything else takes the whole pass: a resync, a revalidation due, a key of
- * another kind (i:, d:), more than SCOPE_KEYS_MAX keys, and every case
+ * Anything else takes the whole pass: a resync, a revalidation due, an i:
+ * key, a d: key of a data source with subscriptions (one without gives no
+ * grants), more than SCOPE_KEYS_MAX keys, and every case
  * recon_scope_load cannot scope exactly (then the same job loads the whole
  * integration).
  *
@@ -45,19 +46,24 @@ static int parse_id(const char **p, int64_t *ret)
 	return 0;
 }
 
-/* s:<iid>:<uid>:<dsid> or u:<iid>:<uid> of integration iid. */
+/* s:<iid>:<uid>:<dsid>, u:<iid>:<uid> or d:<iid>:<dsid> of integration iid. */
 static int parse_key(const struct pgq_change *c, int64_t iid, struct recon_scope_key *ret)
 {
+	static const char letter[PGQ_KIND_MAX] = {
+		[PGQ_KIND_SUBSCRIPTION] = 's', [PGQ_KIND_USER] = 'u', [PGQ_KIND_DATA_SOURCE] = 'd',
+	};
 	const char *p = c->key;
 	int64_t kiid;
 
-	if (!p || (c->kind != PGQ_KIND_SUBSCRIPTION && c->kind != PGQ_KIND_USER))
-		return -1;
-	if (p[0] != (c->kind == PGQ_KIND_SUBSCRIPTION ? 's' : 'u') || p[1] != ':')
+	if (!p || (unsigned)c->kind >= PGQ_KIND_MAX || !letter[c->kind] || p[0] != letter[c->kind] || p[1] != ':')
 		return -1;
 	p += 2;
-	ret->data_source_id = 0;
-	if (parse_id(&p, &kiid) < 0 || kiid != iid || parse_id(&p, &ret->user_id) < 0)
+	ret->user_id = ret->data_source_id = 0;
+	if (parse_id(&p, &kiid) < 0 || kiid != iid)
+		return -1;
+	if (c->kind == PGQ_KIND_DATA_SOURCE)
+		return parse_id(&p, &ret->data_source_id) < 0 || *p ? -1 : 0;
+	if (parse_id(&p, &ret->user_id) < 0)
 		return -1;
 	if (c->kind == PGQ_KIND_USER)
 		return *p ? -1 : 0;

@@ -1015,6 +1015,43 @@ struct scope_ctx {
 	struct pgerr *err;
 };
 
+#define SCOPE_NEW_DS_SQL \
+	"SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM s3grant.subscriptions s WHERE s.data_source_id = d.id))," \
+	" count(*) FROM s3grant.data_sources d WHERE d.integration_id = $1::bigint AND d.id = ANY ($2::bigint[])"
+
+/* d: keys (user_id 0): a data source no subscription names gives no grant
+ * and takes none away (its subscriptions' removal has keys of their own);
+ * any other data source change has no scope. */
+static int scope_data_sources(struct scope_ctx *c, const struct recon_scope_key *keys, size_t nkeys)
+{
+	int64_t *ids = x_calloc(nkeys + 1, sizeof(*ids));
+	const char *p[2] = { c->id, NULL };
+	PGresult *res = NULL;
+	size_t n = 0;
+	int r;
+
+	for (size_t i = 0; i < nkeys; i++)
+		if (!keys[i].user_id)
+			ids[n++] = keys[i].data_source_id;
+	n = i64_uniq(ids, n);
+	if (!n) {
+		x_free(ids);
+		return 0;
+	}
+	buf_reset(&c->a);
+	r = arr_i64(&c->a, ids, n);
+	x_free(ids);
+	p[1] = buf_str(&c->a);
+	if (r == 0)
+		r = run(c->conn, SCOPE_NEW_DS_SQL, 2, p, 0, &res, c->err);
+	if (r < 0)
+		return r;
+	if (text_i64(res, 0, 0) != 0 || (size_t)text_i64(res, 0, 1) != n)
+		c->fallback = "a data source with subscriptions, or a removed one, changed";
+	PQclear(res);
+	return 0;
+}
+
 /* Steps 1-3: P from the keyed users, their subscriptions, the gone ones. */
 static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *keys, size_t nkeys,
 			  const struct recon_scope_max *max, struct recon_scope_info *info)
@@ -1026,9 +1063,12 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	size_t nu, nks, nuk = 0, nsub = 0, ngone = 0;
 	int r;
 
+	nu = 0;
 	for (size_t i = 0; i < nkeys; i++)
-		uids[i] = keys[i].user_id;
-	nu = i64_uniq(uids, nkeys);
+		if (keys[i].user_id)
+			uids[nu++] = keys[i].user_id;
+	nu = i64_uniq(uids, nu);
+	buf_reset(&c->a);
 	r = arr_i64(&c->a, uids, nu);
 	x_free(uids);
 	if (r < 0)
@@ -1085,7 +1125,7 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	for (size_t i = 0; i < nkeys; i++) {
 		struct pair k = { keys[i].user_id, keys[i].data_source_id };
 
-		if (k.b > 0 && !(nks && bsearch(&k, have, nks, sizeof(*have), cmp_pair)))
+		if (k.a && k.b && !(nks && bsearch(&k, have, nks, sizeof(*have), cmp_pair)))
 			gone[ngone++] = k.b;
 	}
 	x_free(have);
@@ -1122,7 +1162,7 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	r = arr_i64(&c->a, subids, nsub);
 	p[1] = buf_str(&c->a);
 	p[2] = buf_str(&c->b);
-	if (r == 0)
+	if (r == 0 && (nsub || c->b.len > 2))
 		r = run(c->conn, SCOPE_SERVED_SQL, 3, p, 0, &c->rows, c->err);
 	for (int i = 0; r == 0 && i < PQntuples(c->rows); i++) {
 		enum grant_grantee t;
@@ -1386,6 +1426,9 @@ int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, c
 		c.fallback = "the integration is not enabled";
 		goto out;
 	}
+	r = scope_data_sources(&c, keys, nkeys);
+	if (r < 0 || c.fallback)
+		goto out;
 	r = scope_grantees(&c, keys, nkeys, max, info);
 	if (r < 0 || c.fallback)
 		goto out;
@@ -1421,31 +1464,43 @@ out:
 
 /* ---- changes a whole pass has done -------------------------------------- */
 
+struct seq_rows {
+	int64_t *v;
+	size_t n, cap;
+	struct pgerr *err;
+};
+
+static int seq_row(const PGresult *res, int i, void *user)
+{
+	struct seq_rows *x = user;
+
+	if (x->n == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 256;
+		x->v = x_realloc(x->v, x->cap * sizeof(*x->v));
+	}
+	if (get_i64(res, i, 0, &x->v[x->n]) < 0)
+		return bad_row(x->err, "queue seq", (int)x->n);
+	x->n++;
+	return 0;
+}
+
 int recon_queue_seen(PGconn *conn, int64_t iid, int64_t **ret_seqs, size_t *ret_n, struct pgerr *err)
 {
-	PGresult *res = NULL;
+	struct seq_rows x = { .err = err };
 	char id[24];
 	const char *p[1] = { id };
-	int64_t *v;
-	int r, n;
+	int r;
 
 	i64_str(iid, id);
-	r = run(conn, "SELECT seq FROM s3grant.change_queue WHERE integration_id = $1::bigint AND locked_by IS NULL",
-		1, p, 1, &res, err);
-	if (r < 0)
+	/* streamed: a 100,000-key backlog is never one PGresult */
+	r = run_rows(conn, "SELECT seq FROM s3grant.change_queue WHERE integration_id = $1::bigint"
+		     " AND locked_by IS NULL", 1, p, 1, seq_row, &x, err);
+	if (r < 0) {
+		x_free(x.v);
 		return r;
-	n = PQntuples(res);
-	v = x_calloc((size_t)n + 1, sizeof(*v));
-	for (int i = 0; i < n; i++)
-		if (get_i64(res, i, 0, &v[i]) < 0) {
-			x_free(v);
-			r = bad_row(err, "queue seq", i);
-			PQclear(res);
-			return r;
-		}
-	PQclear(res);
-	*ret_seqs = v;
-	*ret_n = (size_t)n;
+	}
+	*ret_seqs = x.v;
+	*ret_n = x.n;
 	return 0;
 }
 

@@ -191,8 +191,8 @@ void recon_intents_free(struct recon_intents *v);
 
 /* ---- scoped inputs ------------------------------------------------------ */
 
-/* A changed key of a scoped pass: s:<iid>:<uid>:<dsid> (data_source_id > 0)
- * or u:<iid>:<uid> (data_source_id 0). */
+/* A changed key of a scoped pass: s:<iid>:<uid>:<dsid> (both > 0),
+ * u:<iid>:<uid> (data_source_id 0) or d:<iid>:<dsid> (user_id 0). */
 struct recon_scope_key {
 	int64_t user_id;
 	int64_t data_source_id;
@@ -226,6 +226,8 @@ struct recon_scope_info {
  * A user's principal changes only with a u: key (while it has
  * subscriptions here), and the pass of that key moves its grants: an s: key
  * alone needs the user's current grantee only.
+ * A d: key of a data source that no subscription names adds nothing (its
+ * old subscriptions' removal has s: keys); another d: key has no scope.
  * ret_in gets the integration, every user with subscriptions here that
  * resolves into P, their subscriptions here (id order) and the data
  * sources those name; ret_act the recorded grants and ret_intents the

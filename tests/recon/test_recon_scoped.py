@@ -5,7 +5,8 @@ subscribe; read → write made before-break (the fake's ordered log);
 unsubscribe; two users resolving to one IAM user, unsubscribe one → the
 grant stays, then the other → deleted; a principal change (each old grant
 deleted after its new one exists); an Identity Center user; a deleted user
-(no scope: the whole pass); a data source change (d: key) takes the whole
+(no scope: the whole pass); a new data source without subscriptions plans
+nothing, a data source change (d: key) with subscriptions takes the whole
 pass. After each step the fake holds exactly the grants the database asks
 for.
 
@@ -97,8 +98,14 @@ class ReconScoped(FakeTestCase):
         for f in self.lines_after(0, "scoped pass:"):
             self.assertEqual((f["create"], f["delete"]), ("0", "0"), f)
 
-        # subscribe: one user, one create
+        # a new data source nobody subscribes to yet: nothing to plan, no whole pass
+        m = self.mark()
         extra = e.datasource(iid, "bucket-s/extra")
+        f = self.line_after(m, "scoped pass:")
+        self.assertEqual((f["users"], f["grantees"], f["create"], f["delete"]), ("0", "0", "0", "0"), f)
+        self.settle()
+
+        # subscribe: one user, one create
         m = self.mark()
         e.subscribe("u0", extra, "read")
         f = self.line_after(m, "scoped pass:")
