@@ -208,7 +208,8 @@ struct recon_scope_info {
 	size_t nusers;                 /* users resolving into the scope (those with subscriptions here) */
 	size_t ngrantees;              /* the scope: distinct grantees */
 	int64_t recorded;              /* the integration's recorded grants (want_count), else -1 */
-	bool quota_waiting;            /* a subscription here is refused for quota (status 'quota') */
+	bool quota_waiting;            /* a subscription here is refused for quota (status 'quota');
+					  looked for only when the scope has recorded grants */
 	const char *fallback;          /* static text: why there is no scope; the outputs are then empty */
 };
 
