@@ -2207,7 +2207,8 @@ void recond_status(const struct daemon *d, struct buf *b)
 	for (const struct rint *ri = g->ints; ri; ri = ri->next) {
 		n++;
 		if (ri->exec_active && buf_printf(b, "; integration %lld: reconciling %zu/%zu grants%s",
-						  (long long)ri->iid, ri->done, ri->total, ri->scoped ? " (scoped pass)" : "") < 0)
+						  (long long)ri->iid, ri->done, ri->total,
+						  ri->scoped ? " (scoped pass)" : "") < 0)
 			return;
 		if (ri->busy && buf_printf(b, "; integration %lld: another daemon is the writer", (long long)ri->iid) < 0)
 			return;

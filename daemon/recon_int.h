@@ -229,8 +229,9 @@ void recond_lc_timer(struct rint *ri, uint64_t ms);
 void rint_health_error(struct rint *ri, const char *err);
 
 /* recon_scope.c */
-/* Loop side, at pass start: may this pass be scoped (keys only s: and u:,
- * no resync or revalidation due, few keys)? Sets ri->scope_try and the keys. */
+/* Loop side, at pass start: may this pass be scoped (keys only s:, u: and
+ * d:, no resync or revalidation due, few keys)? Sets ri->scope_try and the
+ * keys. */
 void rscope_begin(struct rint *ri);
 /* Worker side (load_work): lock, then load the scope into ri->in, ri->act,
  * ri->intents. 1: loaded (ri->scoped); 0: no scope, load the whole

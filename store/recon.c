@@ -1435,7 +1435,8 @@ static int scope_actual(struct scope_ctx *c, int64_t iid, bool want_count, struc
 }
 
 int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
-		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
+		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool,
+		     struct recon_inputs *ret_in,
 		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
 		     struct pgerr *err)
 {

@@ -240,7 +240,8 @@ struct recon_scope_info {
  * is in no recorded grant's subscriptions; more users, grantees or
  * subscriptions than max allows. */
 int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
-		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool, struct recon_inputs *ret_in,
+		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool,
+		     struct recon_inputs *ret_in,
 		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
 		     struct pgerr *err) S3G_WUR;
 
