@@ -1261,10 +1261,9 @@ static void adopt_intents(struct rint *ri)
 	x_free(keep_of);
 }
 
-/* A kept grant's record names the subscriptions it serves now (a scoped
- * pass finds a user's grants through them, recon_scope_load): a grant that
- * serves one subscription whose record starts with it is left alone;
- * otherwise (shared grants, a record naming others) it is recorded again. */
+/* A kept grant's record starts with the first subscription it serves now
+ * (a scoped pass finds a user's grants through it, recon_scope_load): a
+ * grant whose record does not is recorded again with the ones it serves. */
 static void record_served(struct rint *ri)
 {
 	for (size_t k = 0; k < ri->diff.nkeep; k++) {
@@ -1273,7 +1272,7 @@ static void record_served(struct rint *ri)
 		int64_t subs[SUBS_BUF];
 		size_t m = desired_subscriptions(&ri->set, kp->desired, subs, SUBS_BUF);
 
-		if (m == 1 && a->subscription_id == subs[0])
+		if (a->subscription_id == subs[0])
 			continue;
 		rint_add_created(ri, a, ri->act.created_ms[kp->actual], subs, m > SUBS_BUF ? SUBS_BUF : m);
 	}

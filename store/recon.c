@@ -978,18 +978,16 @@ static int cmp_pair(const void *x, const void *y)
 /* SQL texts of recon_scope_load (text results, except the grants). */
 #define SCOPE_USERS_SQL "SELECT id, username, principal FROM s3grant.users WHERE id = ANY ($1::bigint[])"
 #define SCOPE_KEYED_SUBS_SQL \
-	"SELECT s.id, s.user_id, s.data_source_id, s.status FROM s3grant.subscriptions s" \
+	"SELECT s.id, s.user_id, s.data_source_id FROM s3grant.subscriptions s" \
 	" JOIN s3grant.data_sources d ON d.id = s.data_source_id" \
 	" WHERE d.integration_id = $1::bigint AND s.user_id = ANY ($2::bigint[])"
 #define SCOPE_DS_SQL \
 	"SELECT id, prefix FROM s3grant.data_sources WHERE integration_id = $1::bigint AND id = ANY ($2::bigint[])" \
 	" ORDER BY id"
-/* One index probe per subscription: "subscription_ids && $2" is estimated
- * to match most rows and planned as a scan of the whole table. */
 #define SCOPE_SERVED_SQL \
-	"SELECT g.grantee_type, g.grantee_id, k.x FROM unnest($2::bigint[]) k(x)" \
-	" JOIN s3grant.grants g ON g.subscription_ids @> ARRAY[k.x] WHERE g.integration_id = $1::bigint" \
-	" UNION ALL SELECT g.grantee_type, g.grantee_id, NULL FROM s3grant.grants g" \
+	"SELECT g.grantee_type, g.grantee_id FROM s3grant.grants g" \
+	" WHERE g.subscription_id = ANY ($2::bigint[]) AND g.integration_id = $1::bigint" \
+	" UNION ALL SELECT g.grantee_type, g.grantee_id FROM s3grant.grants g" \
 	" WHERE g.integration_id = $1::bigint AND g.subscription_id IS NULL AND g.sub_prefix = ANY ($3::text[])"
 #define SCOPE_RESOLVING_SQL \
 	"SELECT u.id, u.username, u.principal FROM s3grant.users u" \
@@ -1007,8 +1005,6 @@ struct scope_ctx {
 	struct intern *pool;
 	struct recon_inputs in;
 	struct grefs P;
-	int64_t *served;               /* keyed users' subscriptions found in recorded grants */
-	size_t nserved, served_cap;
 	struct buf a, b;
 	PGresult *ku, *ks, *kd, *rows;
 	const char *fallback;
@@ -1060,7 +1056,8 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	int64_t *uids = x_calloc(nkeys + 1, sizeof(*uids)), *subids = NULL, *gone = NULL;
 	struct pair *have = NULL;
 	const char *p[3];
-	size_t nu, nks, nuk = 0, nsub = 0, ngone = 0;
+	int64_t *dsids = NULL;
+	size_t nu, nks, nuk = 0, nsub = 0, ngone = 0, nds = 0;
 	int r;
 
 	nu = 0;
@@ -1103,6 +1100,7 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 	}
 	subids = x_calloc(nks + 1, sizeof(*subids));
 	have = x_calloc(nks + 1, sizeof(*have));
+	dsids = x_calloc(nks + nkeys + 1, sizeof(*dsids));
 	/* users with a u: key: their principal may have changed, so their
 	 * grants are looked up through the subscriptions they serve */
 	uids = x_calloc(nkeys + 1, sizeof(*uids));
@@ -1111,44 +1109,53 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 			uids[nuk++] = keys[i].user_id;
 	nuk = i64_uniq(uids, nuk);
 	for (size_t i = 0; i < nks; i++) {
-		int64_t uid = text_i64(c->ks, (int)i, 1);
+		int64_t uid = text_i64(c->ks, (int)i, 1), dsid = text_i64(c->ks, (int)i, 2);
 
-		if (i64_has(uids, nuk, uid))
+		if (i64_has(uids, nuk, uid)) {
 			subids[nsub++] = text_i64(c->ks, (int)i, 0);
-		have[i] = (struct pair){ uid, text_i64(c->ks, (int)i, 2) };
+			dsids[nds++] = dsid;
+		}
+		have[i] = (struct pair){ uid, dsid };
 	}
 	x_free(uids);
-	nsub = i64_uniq(subids, nsub);
 	qsort(have, nks, sizeof(*have), cmp_pair);
-	/* keys whose subscription is gone: their data sources' prefixes */
+	/* keys whose subscription is gone */
 	gone = x_calloc(nkeys + 1, sizeof(*gone));
 	for (size_t i = 0; i < nkeys; i++) {
 		struct pair k = { keys[i].user_id, keys[i].data_source_id };
 
-		if (k.a && k.b && !(nks && bsearch(&k, have, nks, sizeof(*have), cmp_pair)))
+		if (k.a && k.b && !(nks && bsearch(&k, have, nks, sizeof(*have), cmp_pair))) {
 			gone[ngone++] = k.b;
+			dsids[nds++] = k.b;
+		}
 	}
 	x_free(have);
 	ngone = i64_uniq(gone, ngone);
+	nds = i64_uniq(dsids, nds);
+	/* the sub-prefixes of those data sources */
 	buf_reset(&c->b);
 	r = buf_puts(&c->b, "{");
-	if (r == 0 && ngone) {
+	if (r == 0 && nds) {
+		size_t found = 0;
+
 		buf_reset(&c->a);
-		r = arr_i64(&c->a, gone, ngone);
+		r = arr_i64(&c->a, dsids, nds);
 		p[1] = buf_str(&c->a);
 		if (r == 0)
 			r = run(c->conn, SCOPE_DS_SQL, 2, p, 0, &c->kd, c->err);
-		if (r == 0 && (size_t)PQntuples(c->kd) != ngone)
-			c->fallback = "a changed data source no longer exists";
-		for (int i = 0; r == 0 && !c->fallback && i < PQntuples(c->kd); i++) {
+		for (int i = 0; r == 0 && i < PQntuples(c->kd); i++) {
 			struct desired_data_source d = { text_i64(c->kd, i, 0), PQgetvalue(c->kd, i, 1) };
 			const char *sp, *why;
 
+			found += i64_has(gone, ngone, d.id);
 			if (desired_sub_prefix(c->pool, c->in.integ.d.location_scope, &d, &sp, &why) == 0)
 				r = arr_str_add(&c->b, sp);
 		}
+		if (r == 0 && found != ngone)
+			c->fallback = "a changed data source no longer exists";
 	}
 	x_free(gone);
+	x_free(dsids);
 	if (r == 0)
 		r = buf_puts(&c->b, "}");
 	if (r < 0 || c->fallback) {
@@ -1156,10 +1163,12 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 		return r;
 	}
 
-	/* recorded grants serving the subscriptions of users with a u: key, or
-	 * unserved at a gone subscription's prefix */
+	/* recorded grants whose first subscription is one of a u:-keyed user's,
+	 * or that have none left, at those data sources' prefixes */
+	nsub = i64_uniq(subids, nsub);
 	buf_reset(&c->a);
 	r = arr_i64(&c->a, subids, nsub);
+	x_free(subids);
 	p[1] = buf_str(&c->a);
 	p[2] = buf_str(&c->b);
 	if (r == 0 && (nsub || c->b.len > 2))
@@ -1172,31 +1181,9 @@ static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *key
 			break;
 		}
 		gref_add(&c->P, intern_str(c->pool, PQgetvalue(c->rows, i, 1)), (uint8_t)t);
-		if (!PQgetisnull(c->rows, i, 2)) {
-			if (c->nserved == c->served_cap) {
-				c->served_cap = c->served_cap ? c->served_cap * 2 : 64;
-				c->served = x_realloc(c->served, c->served_cap * sizeof(*c->served));
-			}
-			c->served[c->nserved++] = text_i64(c->rows, i, 2);
-		}
 	}
-	if (r < 0) {
-		x_free(subids);
+	if (r < 0)
 		return r;
-	}
-	/* a subscription with a grant that no record names: where is its grant? */
-	c->nserved = i64_uniq(c->served, c->nserved);
-	for (size_t i = 0; i < nks; i++) {
-		int64_t sid = text_i64(c->ks, (int)i, 0);
-
-		if (strcmp(PQgetvalue(c->ks, (int)i, 3), "active") == 0 && i64_has(subids, nsub, sid) &&
-		    !i64_has(c->served, c->nserved, sid)) {
-			c->fallback = "an active subscription of a user whose principal changed is in no recorded grant";
-			x_free(subids);
-			return 0;
-		}
-	}
-	x_free(subids);
 	gref_sort(&c->P);
 	info->ngrantees = c->P.n;
 	if (c->P.n > max->users)
@@ -1489,7 +1476,6 @@ out:
 	PQclear(c.ks);
 	PQclear(c.kd);
 	PQclear(c.rows);
-	x_free(c.served);
 	x_free(c.P.v);
 	buf_free(&c.a);
 	buf_free(&c.b);

@@ -219,8 +219,13 @@ struct recon_scope_info {
  * resolve to it (desired_principal), so the scope P is a set of grantees:
  *  - the current grantee of every keyed user;
  *  - for a user with a u: key (its principal may have changed): the
- *    grantees of the recorded grants that serve (grants.subscription_ids)
- *    one of its subscriptions in this integration;
+ *    grantees of the recorded grants whose first subscription
+ *    (grants.subscription_id) is one of its subscriptions here, and of
+ *    those with none left (NULL) at its subscriptions' sub-prefixes. A
+ *    whole or scoped pass records each kept grant's first subscription
+ *    anew when it changed (the daemon's record_served), so a grant that
+ *    this user alone needed is found; one it shared with another user
+ *    still serves that user;
  *  - for a key whose subscription is gone: the grantees of the recorded
  *    grants at that data source's sub-prefix whose first subscription is
  *    gone too (grants.subscription_id NULL).
@@ -236,9 +241,8 @@ struct recon_scope_info {
  * No scope (info->fallback says why; plan the whole integration instead):
  * the integration is missing or neither enabled nor
  * recurringValidationError; a keyed user or a gone subscription's data
- * source no longer exists; an active subscription of a user with a u: key
- * is in no recorded grant's subscriptions; more users, grantees or
- * subscriptions than max allows. */
+ * source no longer exists; more users, grantees or subscriptions than max
+ * allows. */
 int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
 		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool,
 		     struct recon_inputs *ret_in,

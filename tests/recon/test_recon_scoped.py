@@ -3,7 +3,8 @@ subscriptions or principals plans only the grantees it can affect (the log
 says "scoped pass: ..."), and the outcome is what the whole pass gives:
 subscribe; read → write made before-break (the fake's ordered log);
 unsubscribe; two users resolving to one IAM user, unsubscribe one → the
-grant stays, then the other → deleted; a principal change (each old grant
+grant stays, then the other → deleted; the principals of two users sharing a
+grant change one after the other; a principal change (each old grant
 deleted after its new one exists); an Identity Center user; a deleted user
 (no scope: the whole pass); a new data source without subscriptions plans
 nothing, a data source change (d: key) with subscriptions takes the whole
@@ -159,6 +160,30 @@ class ReconScoped(FakeTestCase):
         self.assertEqual((f["create"], f["delete"]), ("0", "1"), f)
         self.settle()
         self.assertEqual([g for g in self.fake.grants() if g["grantee"] == arn("shared")], [])
+
+        # the principals of two users sharing a grant change one after the
+        # other: the grant stays while one of them still resolves to it
+        e.user("pa")
+        e.user("pb", arn("pa"))
+        e.subscribe("pa", extra, "read")
+        e.subscribe("pb", extra, "read")
+        self.settle()
+        shared = [g["id"] for g in self.fake.grants() if g["grantee"] == arn("pa")]
+        self.assertEqual(len(shared), 1)
+        m = self.mark()
+        e.user("pb", arn("pb2"))
+        f = self.line_after(m, "scoped pass:")
+        self.assertEqual((f["create"], f["delete"]), ("1", "0"), f)
+        self.settle()
+        self.assertEqual([g["id"] for g in self.fake.grants() if g["grantee"] == arn("pa")], shared)
+        m = self.mark()
+        e.user("pa", arn("pa2"))
+        f = self.line_after(m, "scoped pass:")
+        self.assertEqual((f["grantees"], f["create"], f["delete"]), ("2", "1", "1"), f)
+        self.settle()
+        self.assertEqual([g for g in self.fake.grants() if g["grantee"] == arn("pa")], [])
+        e.sql("DELETE FROM s3grant.subscriptions WHERE data_source_id = %d" % extra)
+        self.settle()
 
         # principal change: u1's grants move to a role, each new one before its old one goes
         role = "arn:aws:iam::%s:role/u1-role" % ACCOUNT
