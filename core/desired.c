@@ -119,6 +119,42 @@ static void resolve_user(struct intern *in, const char *account, const struct de
 	out->grantee = intern_str(in, p);
 }
 
+int desired_principal(struct intern *in, const char *account, const struct desired_user *u, uint8_t *ret_type,
+		      const char **ret_grantee, const char **ret_why)
+{
+	struct user_out o = {0};
+	const char *why = NULL;
+
+	if (!account || validate_account(account, strlen(account), &why) < 0) {
+		if (ret_why)
+			*ret_why = why ? why : "account: missing";
+		return S3G_EINVAL;
+	}
+	resolve_user(in, account, u, &o);
+	if (!o.grantee) {
+		if (ret_why)
+			*ret_why = o.why;
+		return S3G_EINVAL;
+	}
+	*ret_type = o.type;
+	*ret_grantee = o.grantee;
+	return 0;
+}
+
+const char *desired_unset_name(const char *account, const char *grantee, size_t *ret_len)
+{
+	size_t n;
+
+	if (!account || strlen(account) != 12 || !grantee || strncmp(grantee, "arn:aws:iam::", 13) != 0 ||
+	    strncmp(grantee + 13, account, 12) != 0 || strncmp(grantee + 25, ":user/", 6) != 0)
+		return NULL;
+	n = strlen(grantee + 31);
+	if (!n || memchr(grantee + 31, '/', n))
+		return NULL;
+	*ret_len = n;
+	return grantee + 31;
+}
+
 struct ds_out {
 	const char *sub_prefix;   /* interned; NULL when rejected */
 	const char *why;
@@ -147,6 +183,28 @@ static void resolve_ds(struct intern *in, const char *scope, const struct desire
 		return;
 	}
 	out->sub_prefix = intern_get(in, sub, n);
+}
+
+int desired_sub_prefix(struct intern *in, const char *location_scope, const struct desired_data_source *d,
+		       const char **ret_sub_prefix, const char **ret_why)
+{
+	const char *scope = location_scope ? location_scope : "";
+	const char *why = NULL;
+	struct ds_out o = {0};
+
+	if (validate_location_scope(scope, strlen(scope), NULL, &why) < 0) {
+		if (ret_why)
+			*ret_why = why;
+		return S3G_EINVAL;
+	}
+	resolve_ds(in, scope, d, &o);
+	if (!o.sub_prefix) {
+		if (ret_why)
+			*ret_why = o.why;
+		return S3G_EINVAL;
+	}
+	*ret_sub_prefix = o.sub_prefix;
+	return 0;
 }
 
 int desired_build(struct intern *in, const struct desired_integration *integ,

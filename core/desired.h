@@ -100,6 +100,22 @@ int desired_build(struct intern *in, const struct desired_integration *integ,
 		  const char **ret_why) S3G_WUR;
 void desired_free(struct desired_set *set);
 
+/* The grantee user u resolves to by the rules above (what desired_build
+ * gives its subscriptions): *ret_type an enum grant_grantee, *ret_grantee
+ * interned in in. S3G_EINVAL (with *ret_why) when the account is not 12
+ * digits or the user cannot become a grantee. */
+int desired_principal(struct intern *in, const char *account, const struct desired_user *u, uint8_t *ret_type,
+		      const char **ret_grantee, const char **ret_why) S3G_WUR;
+/* The S3SubPrefix data source d gives under location_scope (the rules
+ * above; interned in in). S3G_EINVAL (with *ret_why) when it gives none. */
+int desired_sub_prefix(struct intern *in, const char *location_scope, const struct desired_data_source *d,
+		       const char **ret_sub_prefix, const char **ret_why) S3G_WUR;
+/* If a user with an unset principal could resolve to grantee (an IAM user
+ * ARN arn:aws:iam::<account>:user/NAME without a path), NAME (pointing into
+ * grantee, *ret_len bytes); else NULL. A candidate only: desired_principal
+ * says whether NAME is a valid IAM user name. */
+const char *desired_unset_name(const char *account, const char *grantee, size_t *ret_len);
+
 /* The index of the grant equal (canonical key) to g, or S3G_ENOTFOUND. */
 int desired_find(const struct desired_set *set, const struct grant *g, size_t *ret_idx) S3G_WUR;
 /* Does desired grant i serve subscription sub_id? */

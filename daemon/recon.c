@@ -441,6 +441,7 @@ static void on_rint_closed(uv_handle_t *h)
 	x_free(ri->pass_error);
 	x_free(ri->pending.v);
 	x_free(ri->inpass.v);
+	x_free(ri->skeys);
 	x_free(ri);
 	recond_maybe_free_glue(g);
 }
@@ -619,6 +620,7 @@ void rint_pass_clear(struct rint *ri)
 	}
 	ri->exec_active = false;
 	ri->total = ri->done = 0;
+	rscope_clear(ri);
 }
 
 static void load_work(struct dbjob *j)
@@ -631,6 +633,9 @@ static void load_work(struct dbjob *j)
 		j->status = r;
 		return;
 	}
+	if (ri->scope_try && rscope_load(j) != 0)
+		return;   /* scoped, or failed */
+	rscope_seen(j);
 	pgerr_clear(&pe);
 	r = recon_inputs_load(ri->conn, ri->iid, ri->g->have_key ? &ri->g->key : NULL, &ri->in, &pe);
 	if (r == S3G_ENOTFOUND) {
@@ -748,6 +753,7 @@ static void pass_start(struct rint *ri)
 	ri->pass_resync = ri->want_resync;
 	ri->want_resync = false;
 	ri->pass_started_ms = now_ms(ri);
+	rscope_begin(ri);
 	rint_submit(ri, rint_job(ri, load_work, load_after));
 }
 
@@ -1350,6 +1356,23 @@ static void adopt_intents(struct rint *ri)
 	x_free(keep_of);
 }
 
+/* A kept grant's record starts with the first subscription it serves now
+ * (a scoped pass finds a user's grants through it, recon_scope_load): a
+ * grant whose record does not is recorded again with the ones it serves. */
+static void record_served(struct rint *ri)
+{
+	for (size_t k = 0; k < ri->diff.nkeep; k++) {
+		const struct diff_keep *kp = &ri->diff.keep[k];
+		const struct grant *a = &ri->act.v[kp->actual];
+		int64_t subs[SUBS_BUF];
+		size_t m = desired_subscriptions(&ri->set, kp->desired, subs, SUBS_BUF);
+
+		if (a->subscription_id == subs[0])
+			continue;
+		rint_add_created(ri, a, ri->act.created_ms[kp->actual], subs, m > SUBS_BUF ? SUBS_BUF : m);
+	}
+}
+
 static void plan_phase(struct rint *ri)
 {
 	const char *why = NULL;
@@ -1395,6 +1418,8 @@ static void plan_phase(struct rint *ri)
 	}
 	ri->have_plan = true;
 	used = ri->instance_grants >= 0 ? (size_t)ri->instance_grants : ri->act.n;
+	if (ri->scoped && ri->instance_grants < 0)   /* act holds the scope's grants only */
+		used = ri->sinfo.recorded >= 0 ? (size_t)ri->sinfo.recorded : ri->act.n;
 	allowed = quota_apply(&ri->plan, used, limit);
 	if (quota_level(used + allowed, limit) != QUOTA_OK) {
 		log_warning(LOG_MID_QUOTA,
@@ -1405,6 +1430,7 @@ static void plan_phase(struct rint *ri)
 			    "Access Grants instance near or at its grant quota");
 	}
 	adopt_intents(ri);
+	record_served(ri);
 	/* Per-step state. */
 	ri->sx = x_calloc(ri->plan.n ? ri->plan.n : 1, sizeof(*ri->sx));
 	ri->intent_ids = x_calloc(ri->plan.ncreate ? ri->plan.ncreate : 1, sizeof(*ri->intent_ids));
@@ -1441,11 +1467,13 @@ static void plan_phase(struct rint *ri)
 	ri->del_next = ri->plan.ncreate;
 	ri->intent_upto = 0;
 	ri->exec_active = ri->plan.n > 0;
+	rscope_log(ri, ri->plan.ncreate, ri->plan.n - ri->plan.ncreate);
 	if (ri->plan.n) {
 		log_info(NULL, LOG_FIELDS({ "integration", log_int(n1, sizeof(n1), ri->iid) },
 					  { "create", log_int(n2, sizeof(n2), (long long)ri->plan.ncreate) },
 					  { "delete", log_int(n3, sizeof(n3), (long long)(ri->plan.n - ri->plan.ncreate)) },
-					  { "desired", log_int(n4, sizeof(n4), (long long)ri->set.n) }),
+					  { "desired", log_int(n4, sizeof(n4), (long long)ri->set.n) },
+					  { "pass", ri->scoped ? "scoped" : "whole" }),
 			 "reconciling %zu grant change%s", ri->plan.n, ri->plan.n == 1 ? "" : "s");
 		recond_progress(ri->g, true);
 	}
@@ -1896,18 +1924,36 @@ static void final_statuses(struct rint *ri)
 	 * the next change or resync. Bounded: each such pass deletes grants. */
 	if (refused && freed && !ri->deleting)
 		ri->want_pass = true;
+	/* Subscriptions outside the scope may wait for that room: plan them all. */
+	if (ri->scoped && freed && ri->sinfo.quota_waiting) {
+		ri->want_pass = true;
+		ri->want_whole = true;
+	}
 	b->has_health = true;
 	b->health = recon_health_keep();
 	b->health.desired = (int64_t)ri->set.n;
 	b->health.actual = actual;
 	b->health.rejected = (int64_t)ri->set.nrej;
 	b->health.errors = (int64_t)errors;
+	if (ri->scoped)   /* the scope's numbers are not the integration's: the next whole pass sets them */
+		b->health.desired = b->health.actual = b->health.rejected = b->health.errors = -1;
 	if (ri->instance_grants >= 0)
 		b->health.instance_grants = ri->instance_grants;
 	if (ri->synced)
 		b->health.resync_at_ms = rint_wall_ms();
 	b->health.last_error = rint_batch_str(b, ri->pass_error ? ri->pass_error : "");
 	b->health.progress_total = 0;
+}
+
+/* Every step of the plan was made (none failed, refused or skipped). */
+static bool all_made(const struct rint *ri)
+{
+	if (ri->done != ri->plan.n)
+		return false;
+	for (size_t i = 0; i < ri->plan.n; i++)
+		if (ri->sx[i].st != SX_OK)
+			return false;
+	return true;
 }
 
 static void exec_maybe_done(struct rint *ri)
@@ -1944,6 +1990,8 @@ static void exec_maybe_done(struct rint *ri)
 		rint_flush(ri, lifecycle_delete_location);
 		return;
 	}
+	if (rscope_absorb(ri, all_made(ri)))
+		return;
 	rint_pass_done(ri);
 }
 
@@ -2252,8 +2300,9 @@ void recond_status(const struct daemon *d, struct buf *b)
 		return;
 	for (const struct rint *ri = g->ints; ri; ri = ri->next) {
 		n++;
-		if (ri->exec_active && buf_printf(b, "; integration %lld: reconciling %zu/%zu grants",
-						  (long long)ri->iid, ri->done, ri->total) < 0)
+		if (ri->exec_active && buf_printf(b, "; integration %lld: reconciling %zu/%zu grants%s",
+						  (long long)ri->iid, ri->done, ri->total,
+						  ri->scoped ? " (scoped pass)" : "") < 0)
 			return;
 		if (ri->busy && buf_printf(b, "; integration %lld: another daemon is the writer", (long long)ri->iid) < 0)
 			return;

@@ -178,6 +178,16 @@ struct rint {
 	unsigned list_fails;
 	bool list_retry;
 	int64_t instance_grants;       /* -1 = unknown */
+	/* scoped pass (recon_scope.c): only the grantees the pass's keys affect */
+	bool scope_try;                /* pass_start: the keys allow one; load_work tries */
+	bool scoped;                   /* this pass's data is a scope (else the whole integration) */
+	bool scope_want_count;         /* the instance's grants are unknown: count the recorded ones */
+	bool want_whole;               /* the next pass plans the whole integration */
+	struct recon_scope_key *skeys;
+	size_t nskeys, skeys_cap;
+	struct recon_scope_info sinfo;
+	int64_t *absorb;               /* whole pass: queue rows its inputs cover (seqs) */
+	size_t nabsorb;
 	/* lifecycle */
 	void (*lc_timer_cb)(struct rint *ri);
 	int lc_status[RLC_TESTS];      /* enum rlc_result */
@@ -221,6 +231,27 @@ void recond_lc_timer(struct rint *ri, uint64_t ms);
 /* A pass failed before reaching the end (credentials, listing): record
  * the reason as the integration's health last_error too. */
 void rint_health_error(struct rint *ri, const char *err);
+
+/* recon_scope.c */
+/* Loop side, at pass start: may this pass be scoped (keys only s:, u: and
+ * d:, no resync or revalidation due, few keys)? Sets ri->scope_try and the
+ * keys. */
+void rscope_begin(struct rint *ri);
+/* Worker side (load_work): lock, then load the scope into ri->in, ri->act,
+ * ri->intents. 1: loaded (ri->scoped); 0: no scope, load the whole
+ * integration instead (nothing kept); < 0: j->status and j->err are set. */
+int rscope_load(struct dbjob *j);
+/* Log that the pass is scoped, or why a scope was tried and not found
+ * (plan_phase, once planned). */
+void rscope_log(struct rint *ri, size_t ncreate, size_t ndelete);
+void rscope_clear(struct rint *ri);
+/* Worker side (load_work), before a whole pass loads its inputs: note the
+ * queue rows those inputs cover. */
+void rscope_seen(struct dbjob *j);
+/* At the end of a whole pass: if it made every change it planned
+ * (all_made), delete the queue rows it covered (a job), then
+ * rint_pass_done. false: nothing to do, the caller goes on. */
+bool rscope_absorb(struct rint *ri, bool all_made);
 
 /* lifecycle.c */
 bool lifecycle_revalidate_due(struct rint *ri);

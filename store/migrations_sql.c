@@ -884,6 +884,20 @@ const struct schema_migration schema_migrations[] = {
 	"\tIF k IS NOT NULL THEN PERFORM s3grant.enqueue(k, kd, i); END IF;\n"
 	"\tRETURN NULL;\n"
 	"END $$;\n" },
+	{ 6, "scoped_reconcile",
+	"-- 0005_scoped_reconcile: indexes for the reconciler's scoped passes, which\n"
+	"-- load only the grantees a few changed users can affect (store/recon.h,\n"
+	"-- recon_scope_load): grants by their first subscription, the grants left\n"
+	"-- without it at a data source's prefix, an integration's grants and intents\n"
+	"-- of some grantees, users by explicit principal.\n"
+	"-- grants_subscription_idx also serves ON DELETE SET NULL: without it each\n"
+	"-- deleted subscription scans every grant.\n"
+	"CREATE INDEX grants_subscription_idx ON s3grant.grants (subscription_id);\n"
+	"CREATE INDEX grants_unserved_idx ON s3grant.grants (integration_id, sub_prefix) WHERE subscription_id IS NULL;\n"
+	"CREATE INDEX grants_integration_grantee_idx ON s3grant.grants (integration_id, grantee_id);\n"
+	"-- a bulk create leaves ~100,000 dead intents that a scan by integration reads until vacuum\n"
+	"CREATE INDEX grant_intents_integration_grantee_idx ON s3grant.grant_intents (integration_id, grantee_id);\n"
+	"CREATE INDEX users_principal_idx ON s3grant.users (principal) WHERE principal IS NOT NULL;\n" },
 };
 
-const int schema_migrations_count = 5;
+const int schema_migrations_count = 6;

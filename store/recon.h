@@ -203,6 +203,79 @@ int recon_intents_load(PGconn *conn, int64_t iid, struct intern *in, struct reco
 		       struct pgerr *err) S3G_WUR;
 void recon_intents_free(struct recon_intents *v);
 
+/* ---- scoped inputs ------------------------------------------------------ */
+
+/* A changed key of a scoped pass: s:<iid>:<uid>:<dsid> (both > 0),
+ * u:<iid>:<uid> (data_source_id 0) or d:<iid>:<dsid> (user_id 0). */
+struct recon_scope_key {
+	int64_t user_id;
+	int64_t data_source_id;
+};
+
+struct recon_scope_max {
+	size_t users;                  /* keyed users, users resolving into the scope, grantees */
+	size_t subscriptions;          /* of the keyed users; of the users resolving into the scope */
+};
+
+struct recon_scope_info {
+	size_t nkeyed;                 /* keyed users that exist */
+	size_t nusers;                 /* users resolving into the scope (those with subscriptions here) */
+	size_t ngrantees;              /* the scope: distinct grantees */
+	int64_t recorded;              /* the integration's recorded grants (want_count), else -1 */
+	bool quota_waiting;            /* a subscription here is refused for quota (status 'quota');
+					  looked for only when the scope has recorded grants */
+	const char *fallback;          /* static text: why there is no scope; the outputs are then empty */
+};
+
+/* The inputs of a pass limited to the grantees the keyed users can affect,
+ * in one REPEATABLE READ READ ONLY transaction (taken outside a transaction
+ * block). The desired grants of a grantee depend only on the users that
+ * resolve to it (desired_principal), so the scope P is a set of grantees:
+ *  - the current grantee of every keyed user;
+ *  - for a user with a u: key (its principal may have changed): the
+ *    grantees of the recorded grants whose first subscription
+ *    (grants.subscription_id) is one of its subscriptions here, and of
+ *    those with none left (NULL) at its subscriptions' sub-prefixes. A
+ *    whole or scoped pass records each kept grant's first subscription
+ *    anew when it changed (the daemon's record_served), so a grant that
+ *    this user alone needed is found; one it shared with another user
+ *    still serves that user;
+ *  - for a key whose subscription is gone: the grantees of the recorded
+ *    grants at that data source's sub-prefix whose first subscription is
+ *    gone too (grants.subscription_id NULL).
+ * A user's principal changes only with a u: key (while it has
+ * subscriptions here), and the pass of that key moves its grants: an s: key
+ * alone needs the user's current grantee only.
+ * A d: key of a data source that no subscription names adds nothing (its
+ * old subscriptions' removal has s: keys); another d: key has no scope.
+ * ret_in gets the integration, every user with subscriptions here that
+ * resolves into P, their subscriptions here (id order) and the data
+ * sources those name; ret_act the recorded grants and ret_intents the
+ * intents whose grantee is in P (grants loaded as recon_grants_load does).
+ * No scope (info->fallback says why; plan the whole integration instead):
+ * the integration is missing or neither enabled nor
+ * recurringValidationError; a keyed user or a gone subscription's data
+ * source no longer exists; more users, grantees or subscriptions than max
+ * allows. */
+int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
+		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool,
+		     struct recon_inputs *ret_in,
+		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
+		     struct pgerr *err) S3G_WUR;
+
+/* ---- changes a whole pass has done -------------------------------------- */
+
+/* The seqs of integration iid's change queue rows nobody holds (locked_by
+ * NULL). Read before a whole pass loads its inputs, every change these rows
+ * stand for is in those inputs (*ret_seqs: free with x_free). */
+int recon_queue_seen(PGconn *conn, int64_t iid, int64_t **ret_seqs, size_t *ret_n, struct pgerr *err) S3G_WUR;
+/* Delete the rows of seqs that are still there with that seq and still
+ * unheld (a key changed again has a new seq and stays): the whole pass that
+ * read them made every change it planned, so there is nothing left for them
+ * to ask. ret_deleted may be NULL. */
+int recon_queue_absorb(PGconn *conn, int64_t iid, const int64_t *seqs, size_t n, size_t *ret_deleted,
+		       struct pgerr *err) S3G_WUR;
+
 /* ---- results: grants, audit, statuses ---------------------------------- */
 
 enum recon_op {

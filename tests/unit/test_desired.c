@@ -233,6 +233,87 @@ static void test_final_path_length(void **state)
 	intern_free(&in);
 }
 
+/* desired_principal agrees with desired_build's grantee for every user;
+ * desired_unset_name finds the name an unset principal turns into. */
+static void test_principal(void **state)
+{
+	static const struct {
+		int64_t user;
+		const char *grantee;   /* NULL: rejected */
+		uint8_t type;
+	} want[] = {
+		{1, "arn:aws:iam::111122223333:user/alice", GRANTEE_IAM},
+		{2, "arn:aws:iam::111122223333:role/analyst", GRANTEE_IAM},
+		{3, IDC, GRANTEE_DIRECTORY_USER},
+		{4, NULL, 0},
+		{5, "arn:aws:iam::111122223333:user/Eve", GRANTEE_IAM},
+		{6, NULL, 0},
+		{7, "arn:aws:iam::111122223333:role/analyst", GRANTEE_IAM},
+	};
+	struct intern in;
+	const char *g, *why, *name;
+	uint8_t type;
+	size_t n;
+
+	intern_init(&in);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		int r = desired_principal(&in, ACCT, &users[i], &type, &g, &why);
+
+		assert_int_equal(users[i].id, want[i].user);
+		if (!want[i].grantee) {
+			assert_int_equal(r, S3G_EINVAL);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_string_equal(g, want[i].grantee);
+		assert_int_equal(type, want[i].type);
+		assert_ptr_equal(g, intern_str(&in, want[i].grantee));
+	}
+	assert_int_equal(desired_principal(&in, "1234", &users[0], &type, &g, &why), S3G_EINVAL);
+
+	name = desired_unset_name(ACCT, "arn:aws:iam::111122223333:user/alice", &n);
+	assert_non_null(name);
+	assert_int_equal(n, 5);
+	assert_memory_equal(name, "alice", 5);
+	assert_null(desired_unset_name(ACCT, "arn:aws:iam::111122223333:user/path/alice", &n));
+	assert_null(desired_unset_name(ACCT, "arn:aws:iam::999922223333:user/alice", &n));
+	assert_null(desired_unset_name(ACCT, "arn:aws:iam::111122223333:role/analyst", &n));
+	assert_null(desired_unset_name(ACCT, "arn:aws:iam::111122223333:user/", &n));
+	assert_null(desired_unset_name(ACCT, "arn:aws:iam::1111", &n));
+	assert_null(desired_unset_name(ACCT, IDC, &n));
+	intern_free(&in);
+}
+
+/* desired_sub_prefix gives the S3SubPrefix desired_build puts in grants. */
+static void test_sub_prefix(void **state)
+{
+	const struct desired_data_source scoped = {1, "/demographics"}, whole = {2, ""};
+	struct intern in;
+	const char *sp, *why;
+
+	intern_init(&in);
+	for (size_t i = 0; i < sizeof(default_cases) / sizeof(default_cases[0]); i++) {
+		const struct expect *x = &default_cases[i];
+		const struct desired_data_source *d = NULL;
+
+		for (size_t k = 0; k < sizeof(ds_default) / sizeof(ds_default[0]); k++)
+			if (ds_default[k].id == x->ds)
+				d = &ds_default[k];
+		if (!d || !x->sub_prefix)
+			continue;
+		assert_int_equal(desired_sub_prefix(&in, "s3://", d, &sp, &why), 0);
+		assert_string_equal(sp, x->sub_prefix);
+	}
+	assert_int_equal(desired_sub_prefix(&in, "s3://", &ds_default[4], &sp, &why), S3G_EINVAL);
+	assert_string_equal(why, "prefix: has a \".\" or \"..\" segment");
+	assert_int_equal(desired_sub_prefix(&in, "s3://research-data", &scoped, &sp, &why), 0);
+	assert_string_equal(sp, "demographics*");
+	assert_int_equal(desired_sub_prefix(&in, "s3://research-data", &whole, &sp, &why), 0);
+	assert_string_equal(sp, "");
+	assert_int_equal(desired_sub_prefix(&in, "s3://Bad", &scoped, &sp, &why), S3G_EINVAL);
+	intern_free(&in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +322,8 @@ int main(void)
 		cmocka_unit_test(test_shared_grant_lists_subscriptions),
 		cmocka_unit_test(test_bad_integration),
 		cmocka_unit_test(test_final_path_length),
+		cmocka_unit_test(test_principal),
+		cmocka_unit_test(test_sub_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
