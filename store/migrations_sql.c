@@ -885,7 +885,7 @@ const struct schema_migration schema_migrations[] = {
 	"\tRETURN NULL;\n"
 	"END $$;\n" },
 	{ 6, "scoped_reconcile",
-	"-- 0005_scoped_reconcile: indexes for the reconciler's scoped passes, which\n"
+	"-- 0006_scoped_reconcile: indexes for the reconciler's scoped passes, which\n"
 	"-- load only the grantees a few changed users can affect (store/recon.h,\n"
 	"-- recon_scope_load): grants by their first subscription, the grants left\n"
 	"-- without it at a data source's prefix, an integration's grants and intents\n"
