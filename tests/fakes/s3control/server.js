@@ -1239,77 +1239,14 @@ function handleApi(ctx) {
 	let delay = knobs.latency_ms;
 	if (knobs.latency_jitter_ms > 0)
 		delay += rng() * knobs.latency_jitter_ms;
-	if (delay > 0 && performance.now() - ctx.t0 < delay) {
-		holdPush(ctx.t0 + delay, ctx, rt);
-		return;
+	if (delay > 0) {
+		delay -= performance.now() - ctx.t0;
+		if (delay >= 1) {
+			setTimeout(answer, delay, ctx, rt);
+			return;
+		}
 	}
 	answer(ctx, rt);
-}
-
-/* Requests waiting out their latency, in a binary min-heap on their deadline,
- * with one timer for the earliest. A timer per request with its own
- * fractional delay made Node keep a timer list per distinct delay (garbage
- * to collect on every request) and fire up to a millisecond late on top of
- * its millisecond rounding; here the timer is armed for the earliest
- * deadline and every request due when it fires is answered, none early. */
-const held = [];
-let holdTimer = null;
-
-function holdPush(deadline, ctx, rt) {
-	const e = { deadline, ctx, rt };
-	let i = held.length;
-	held.push(e);
-	while (i > 0) {
-		const up = (i - 1) >> 1;
-		if (held[up].deadline <= deadline)
-			break;
-		held[i] = held[up];
-		i = up;
-	}
-	held[i] = e;
-	if (i === 0)
-		holdArm();
-}
-
-function holdPop() {
-	const top = held[0], last = held.pop();
-	if (held.length) {
-		let i = 0;
-		for (;;) {
-			const l = 2 * i + 1, r = l + 1;
-			let m = i, md = last.deadline;
-			if (l < held.length && held[l].deadline < md) { m = l; md = held[l].deadline; }
-			if (r < held.length && held[r].deadline < md) m = r;
-			if (m === i)
-				break;
-			held[i] = held[m];
-			i = m;
-		}
-		held[i] = last;
-	}
-	return top;
-}
-
-function holdArm() {
-	if (holdTimer)
-		clearTimeout(holdTimer);
-	holdTimer = null;
-	if (!held.length)
-		return;
-	/* Node fires a timer once its whole-millisecond loop clock has moved
-	 * by the delay: the ceiling never fires before the deadline. */
-	const wait = held[0].deadline - performance.now();
-	holdTimer = setTimeout(holdFire, Math.max(1, Math.ceil(wait)));
-}
-
-function holdFire() {
-	holdTimer = null;
-	const now = performance.now();
-	while (held.length && held[0].deadline <= now) {
-		const e = holdPop();
-		answer(e.ctx, e.rt);
-	}
-	holdArm();
 }
 
 function answer(ctx, rt) {
