@@ -1,6 +1,5 @@
 #include "store/recon.h"
 
-#include <endian.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 
 #include "core/buf.h"
 #include "core/xalloc.h"
+#include "store/recon_int.h"
 
 static const char *const istatus_names[RECON_ISTATUS_MAX_] = {
 	[RECON_CREATING] = "creating",
@@ -89,8 +89,8 @@ static int fail_res(PGconn *conn, PGresult *res, struct pgerr *err)
 }
 
 /* Run a statement; text parameters, result format fmt (0 text, 1 binary). */
-static int run(PGconn *conn, const char *sql, int n, const char *const *params, int fmt, PGresult **ret_res,
-	       struct pgerr *err)
+int rs_run(PGconn *conn, const char *sql, int n, const char *const *params, int fmt, PGresult **ret_res,
+	   struct pgerr *err)
 {
 	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, fmt);
 	ExecStatusType st = PQresultStatus(res);
@@ -105,7 +105,7 @@ static int run(PGconn *conn, const char *sql, int n, const char *const *params, 
 }
 
 /* A multi-statement script without parameters (simple protocol). */
-static int script(PGconn *conn, const char *sql, struct pgerr *err)
+int rs_script(PGconn *conn, const char *sql, struct pgerr *err)
 {
 	PGresult *res = PQexec(conn, sql);
 	ExecStatusType st = PQresultStatus(res);
@@ -121,8 +121,8 @@ static int script(PGconn *conn, const char *sql, struct pgerr *err)
  * holds the whole PGresult (which costs several times the rows' bytes).
  * The first error (a callback's or the server's) wins; the remaining
  * results are drained either way. */
-static int run_rows(PGconn *conn, const char *sql, int n, const char *const *params, int fmt,
-		    int (*row)(const PGresult *res, int i, void *user), void *user, struct pgerr *err)
+int rs_run_rows(PGconn *conn, const char *sql, int n, const char *const *params, int fmt,
+		int (*row)(const PGresult *res, int i, void *user), void *user, struct pgerr *err)
 {
 	PGresult *res;
 	int r = 0;
@@ -144,57 +144,6 @@ static int run_rows(PGconn *conn, const char *sql, int n, const char *const *par
 		}
 	}
 	return r;
-}
-
-static void rollback(PGconn *conn)
-{
-	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
-		PQclear(PQexec(conn, "ROLLBACK"));
-}
-
-static int bad_row(struct pgerr *err, const char *what, int row)
-{
-	if (err)
-		pgerr_set(err, "unexpected %s in result row %d", what, row);
-	return S3G_EPARSE;
-}
-
-/* Binary int8 column. */
-static int get_i64(const PGresult *res, int row, int col, int64_t *ret)
-{
-	const char *p;
-	uint64_t v;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
-		return S3G_EPARSE;
-	p = PQgetvalue(res, row, col);
-	memcpy(&v, p, 8);
-	*ret = (int64_t)be64toh(v);
-	return 0;
-}
-
-/* Binary int4 column. */
-static int get_i32(const PGresult *res, int row, int col, int32_t *ret)
-{
-	uint32_t v;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 4)
-		return S3G_EPARSE;
-	memcpy(&v, PQgetvalue(res, row, col), 4);
-	*ret = (int32_t)be32toh(v);
-	return 0;
-}
-
-/* A text column in a binary result (libpq NUL-terminates every value);
- * NULL for SQL NULL. */
-static const char *get_str(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-static void i64_str(int64_t v, char out[24])
-{
-	snprintf(out, 24, "%" PRId64, v);
 }
 
 /* ---- COPY --------------------------------------------------------------- */
@@ -419,8 +368,8 @@ enum {
 	I_AUTH, I_KEYID, I_SECRET, I_ASSUME, I_EXTID, I_SESSION, I_NCOLS_
 };
 
-static int parse_integration(PGresult *res, const struct secrets_key *key, struct recon_integration *ret,
-			     struct pgerr *err)
+int rs_parse_integration(PGresult *res, const struct secrets_key *key, struct recon_integration *ret,
+			 struct pgerr *err)
 {
 	struct recon_integration it = { 0 };
 	const char *auth;
@@ -484,7 +433,7 @@ static size_t str_size(const char *s)
  * into one block and free those results: a PGresult costs several times its
  * rows' bytes (100,000 subscriptions held ~10 MB for the whole pass). The
  * integration's own row (res[0]) stays. */
-static void keep_strings(struct recon_inputs *in)
+void rs_keep_strings(struct recon_inputs *in)
 {
 	size_t total = 1;
 	char *at;
@@ -522,14 +471,6 @@ static void keep_strings(struct recon_inputs *in)
 	}
 }
 
-/* One integration row (parse_integration's columns), binary. */
-#define INTEGRATION_SQL \
-	"SELECT i.id, i.name, i.status::text, i.status_message, i.aws_account_id, i.aws_region," \
-	" i.location_path, i.location_id, i.location_arn, i.instance_arn, i.location_role_arn," \
-	" i.authentication_type, i.access_key_id, i.secret_access_key, i.role_to_assume," \
-	" coalesce(i.external_id, t.id::text), i.role_session_name" \
-	" FROM s3grant.integrations i, s3grant.tenant t WHERE i.id = $1::bigint"
-
 int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, struct recon_inputs *ret,
 		      struct pgerr *err)
 {
@@ -549,15 +490,15 @@ int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, 
 	int r, n;
 
 	i64_str(iid, id);
-	r = script(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+	r = rs_script(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
 	if (r < 0)
 		return r;
 	for (int q = 0; q < 4; q++) {
-		r = run(conn, sql[q], 1, p, 1, &in.res[q], err);
+		r = rs_run(conn, sql[q], 1, p, 1, &in.res[q], err);
 		if (r < 0)
 			goto out;
 	}
-	r = script(conn, "COMMIT", err);
+	r = rs_script(conn, "COMMIT", err);
 	if (r < 0)
 		goto out;
 	if (PQntuples(in.res[0]) != 1) {
@@ -566,7 +507,7 @@ int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, 
 		r = S3G_ENOTFOUND;
 		goto out;
 	}
-	r = parse_integration(in.res[0], key, &in.integ, err);
+	r = rs_parse_integration(in.res[0], key, &in.integ, err);
 	if (r < 0)
 		goto out;
 
@@ -606,7 +547,7 @@ int recon_inputs_load(PGconn *conn, int64_t iid, const struct secrets_key *key, 
 		s->access = PQgetvalue(in.res[3], i, 3);
 	}
 	in.nsubs = (size_t)n;
-	keep_strings(&in);
+	rs_keep_strings(&in);
 	*ret = in;
 	return 0;
 out:
@@ -648,14 +589,7 @@ void recon_inputs_free(struct recon_inputs *in)
 
 /* ---- grants ------------------------------------------------------------- */
 
-struct grants_rows {
-	struct intern *in;
-	struct recon_grants g;
-	size_t cap;
-	struct pgerr *err;
-};
-
-static int grants_row(const PGresult *res, int i, void *user)
+int rs_grants_row(const PGresult *res, int i, void *user)
 {
 	struct grants_rows *x = user;
 	struct grant *gr;
@@ -675,17 +609,6 @@ static int grants_row(const PGresult *res, int i, void *user)
 	return 0;
 }
 
-/* grants_row's columns: the first recorded subscription that still exists
- * (0: none), created_at in ms (0: unknown). */
-#define GRANTS_SELECT \
-	"SELECT g.grant_id, g.grant_arn, g.grantee_type, g.grantee_id, g.permission, g.location_id," \
-	" g.sub_prefix, g.grant_scope," \
-	" coalesce((SELECT u.x FROM unnest(coalesce(g.subscription_ids, ARRAY[g.subscription_id]))" \
-	"   WITH ORDINALITY AS u(x, o)" \
-	"   WHERE EXISTS (SELECT 1 FROM s3grant.subscriptions s WHERE s.id = u.x) ORDER BY u.o LIMIT 1), 0)," \
-	" coalesce((extract(epoch FROM g.created_at) * 1000)::bigint, 0)" \
-	" FROM s3grant.grants g"
-
 int recon_grants_load(PGconn *conn, int64_t iid, struct intern *in, struct recon_grants *ret, struct pgerr *err)
 {
 	struct grants_rows x = { .in = in, .err = err };
@@ -694,8 +617,8 @@ int recon_grants_load(PGconn *conn, int64_t iid, struct intern *in, struct recon
 	int r;
 
 	i64_str(iid, id);
-	r = run_rows(conn, GRANTS_SELECT " WHERE g.integration_id = $1::bigint ORDER BY g.grant_id", 1, p, 1,
-		     grants_row, &x, err);
+	r = rs_run_rows(conn, GRANTS_SELECT " WHERE g.integration_id = $1::bigint ORDER BY g.grant_id", 1, p, 1,
+			rs_grants_row, &x, err);
 	if (r < 0) {
 		recon_grants_free(&x.g);
 		return r;
@@ -752,7 +675,7 @@ static void copy_grant(struct copy *c, size_t ord, const struct grant *g, int64_
 
 static int commit(PGconn *conn, struct pgerr *err)
 {
-	return script(conn, "COMMIT", err);
+	return rs_script(conn, "COMMIT", err);
 }
 
 int recon_listing_add(PGconn *conn, const char *location_id, const struct recon_listed *v, size_t n, size_t ord0,
@@ -768,7 +691,7 @@ int recon_listing_add(PGconn *conn, const char *location_id, const struct recon_
 			return S3G_EINVAL;
 		}
 	if (ord0 == 0) {
-		r = script(conn, LISTING_TABLE, err);
+		r = rs_script(conn, LISTING_TABLE, err);
 		if (r < 0)
 			return r;
 	}
@@ -793,12 +716,12 @@ int recon_listing_sync(PGconn *conn, int64_t iid, const char *location_id, size_
 	int r;
 
 	i64_str(iid, id);
-	r = script(conn, "BEGIN", err);
+	r = rs_script(conn, "BEGIN", err);
 	if (r < 0)
 		goto fail;
 	/* A page lost (a reconnect empties the table, a failed COPY): an
 	 * incomplete listing must not remove the records of grants it missed. */
-	r = run(conn, "SELECT count(*) FROM recon_listing", 0, NULL, 0, &res, err);
+	r = rs_run(conn, "SELECT count(*) FROM recon_listing", 0, NULL, 0, &res, err);
 	if (r < 0)
 		goto fail;
 	if (strtoull(PQgetvalue(res, 0, 0), NULL, 10) != n) {
@@ -810,7 +733,7 @@ int recon_listing_sync(PGconn *conn, int64_t iid, const char *location_id, size_
 	PQclear(res);
 	res = NULL;
 	/* xmax = 0: the row was inserted, not updated */
-	r = run(conn,
+	r = rs_run(conn,
 		"WITH u AS (INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
 		" permission, location_id, sub_prefix, grant_scope, created_at, seen_at)"
 		" SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
@@ -837,7 +760,7 @@ int recon_listing_sync(PGconn *conn, int64_t iid, const char *location_id, size_
 	PQclear(res);
 	res = NULL;
 	if (complete) {
-		r = run(conn,
+		r = rs_run(conn,
 			"DELETE FROM s3grant.grants g WHERE g.integration_id = $1::bigint AND g.location_id = $2"
 			" AND NOT EXISTS (SELECT 1 FROM recon_listing t WHERE t.grant_id = g.grant_id)",
 			2, p, 0, &res, err);
@@ -847,7 +770,7 @@ int recon_listing_sync(PGconn *conn, int64_t iid, const char *location_id, size_
 		PQclear(res);
 		res = NULL;
 	}
-	r = script(conn, "TRUNCATE recon_listing", err);   /* recorded: its rows are not needed */
+	r = rs_script(conn, "TRUNCATE recon_listing", err);   /* recorded: its rows are not needed */
 	if (r == 0)
 		r = commit(conn, err);
 	if (r < 0)
@@ -907,7 +830,7 @@ int recon_intents_add(PGconn *conn, int64_t iid, const struct recon_intent_in *v
 		goto out;
 	/* One statement, its own transaction: the intents are committed when it
 	 * returns. The input's ordinal (1-based) maps each row to its id. */
-	r = run(conn,
+	r = rs_run(conn,
 		"WITH t AS MATERIALIZED (SELECT *, " KEY_MD5("") " AS k FROM unnest($2::text[], $3::text[],"
 		"  $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY"
 		"  AS u(grantee_type, grantee_id, permission, location_id, sub_prefix, subs, ord)),"
@@ -943,25 +866,11 @@ out:
 	return r;
 }
 
-int recon_intents_load(PGconn *conn, int64_t iid, struct intern *in, struct recon_intents *ret,
-		       struct pgerr *err)
+int rs_intents_parse(PGresult *res, struct intern *in, struct recon_intents *ret, struct pgerr *err)
 {
 	struct recon_intents out = { 0 };
-	PGresult *res = NULL;
-	char id[24];
-	const char *p[1] = { id };
-	int r, n;
+	int n = PQntuples(res);
 
-	i64_str(iid, id);
-	r = run(conn,
-		"SELECT id, grantee_type, grantee_id, permission, location_id, sub_prefix,"
-		" coalesce(subscription_ids[1], subscription_id, 0),"
-		" (extract(epoch FROM created_at) * 1000)::bigint, attempts"
-		" FROM s3grant.grant_intents WHERE integration_id = $1::bigint ORDER BY id",
-		1, p, 1, &res, err);
-	if (r < 0)
-		return r;
-	n = PQntuples(res);
 	out.v = x_calloc((size_t)n + 1, sizeof(*out.v));
 	for (int i = 0; i < n; i++) {
 		struct recon_intent *t = &out.v[i];
@@ -972,15 +881,28 @@ int recon_intents_load(PGconn *conn, int64_t iid, struct intern *in, struct reco
 			       get_str(res, i, 5), NULL, NULL, NULL, &t->g) < 0 ||
 		    get_i64(res, i, 6, &t->g.subscription_id) < 0 || get_i64(res, i, 7, &t->created_ms) < 0 ||
 		    get_i32(res, i, 8, &attempts) < 0) {
-			r = bad_row(err, "intent", i);
 			recon_intents_free(&out);
-			goto out;
+			return bad_row(err, "intent", i);
 		}
 		t->attempts = attempts;
 	}
 	out.n = (size_t)n;
 	*ret = out;
-out:
+	return 0;
+}
+
+int recon_intents_load(PGconn *conn, int64_t iid, struct intern *in, struct recon_intents *ret,
+		       struct pgerr *err)
+{
+	PGresult *res = NULL;
+	char id[24];
+	const char *p[1] = { id };
+	int r;
+
+	i64_str(iid, id);
+	r = rs_run(conn, INTENTS_SELECT " WHERE integration_id = $1::bigint ORDER BY id", 1, p, 1, &res, err);
+	if (r == 0)
+		r = rs_intents_parse(res, in, ret, err);
 	PQclear(res);
 	return r;
 }
@@ -991,714 +913,6 @@ void recon_intents_free(struct recon_intents *v)
 		return;
 	x_free(v->v);
 	memset(v, 0, sizeof(*v));
-}
-
-/* ---- scoped inputs ------------------------------------------------------ */
-
-struct gref {
-	const char *id;                /* interned: equal ids are equal pointers */
-	uint8_t type;                  /* enum grant_grantee */
-};
-
-struct grefs {
-	struct gref *v;
-	size_t n, cap;
-};
-
-static void gref_add(struct grefs *s, const char *id, uint8_t type)
-{
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 64;
-		s->v = x_realloc(s->v, s->cap * sizeof(*s->v));
-	}
-	s->v[s->n++] = (struct gref){ id, type };
-}
-
-static int gref_cmp(const void *a, const void *b)
-{
-	const struct gref *x = a, *y = b;
-	uintptr_t p = (uintptr_t)x->id, q = (uintptr_t)y->id;
-
-	if (p != q)
-		return p < q ? -1 : 1;
-	return (int)x->type - (int)y->type;
-}
-
-/* Sort and drop repeats. */
-static void gref_sort(struct grefs *s)
-{
-	size_t k = 0;
-
-	if (!s->n)
-		return;
-	qsort(s->v, s->n, sizeof(*s->v), gref_cmp);
-	for (size_t i = 1; i < s->n; i++)
-		if (gref_cmp(&s->v[i], &s->v[k]) != 0)
-			s->v[++k] = s->v[i];
-	s->n = k + 1;
-}
-
-static bool gref_has(const struct grefs *s, const char *id, uint8_t type)
-{
-	struct gref key = { id, type };
-
-	return s->n && bsearch(&key, s->v, s->n, sizeof(*s->v), gref_cmp) != NULL;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Sort and drop repeats; the new count. */
-static size_t i64_uniq(int64_t *v, size_t n)
-{
-	size_t k = 0;
-
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof(*v), cmp_i64);
-	for (size_t i = 1; i < n; i++)
-		if (v[i] != v[k])
-			v[++k] = v[i];
-	return k + 1;
-}
-
-static bool i64_has(const int64_t *v, size_t n, int64_t x)
-{
-	return n && bsearch(&x, v, n, sizeof(*v), cmp_i64) != NULL;
-}
-
-/* A bigint[] literal "{1,2}" ("{}" when n == 0). */
-static int i64s_literal(struct buf *b, const int64_t *v, size_t n)
-{
-	int r = buf_puts(b, "{");
-
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = buf_printf(b, "%s%" PRId64, i ? "," : "", v[i]);
-	return r ? r : buf_puts(b, "}");
-}
-
-/* Append one element of a text[] literal: quoted, \ and " escaped. */
-static int arr_str_add(struct buf *b, const char *s)
-{
-	int r = buf_puts(b, b->len > 1 ? ",\"" : "\"");
-
-	for (const char *p = s; *p && r == 0; p++) {
-		if (*p == '\\' || *p == '"')
-			r = buf_append(b, "\\", 1);
-		if (r == 0)
-			r = buf_append(b, p, 1);
-	}
-	return r ? r : buf_puts(b, "\"");
-}
-
-static int64_t text_i64(const PGresult *res, int row, int col)
-{
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-struct pair {
-	int64_t a, b;
-};
-
-static int cmp_pair(const void *x, const void *y)
-{
-	const struct pair *p = x, *q = y;
-
-	if (p->a != q->a)
-		return p->a < q->a ? -1 : 1;
-	return p->b < q->b ? -1 : p->b > q->b;
-}
-
-/* SQL texts of recon_scope_load (text results, except the grants). */
-#define SCOPE_USERS_SQL "SELECT id, username, principal FROM s3grant.users WHERE id = ANY ($1::bigint[])"
-#define SCOPE_KEYED_SUBS_SQL \
-	"SELECT s.id, s.user_id, s.data_source_id FROM s3grant.subscriptions s" \
-	" JOIN s3grant.data_sources d ON d.id = s.data_source_id" \
-	" WHERE d.integration_id = $1::bigint AND s.user_id = ANY ($2::bigint[])"
-#define SCOPE_DS_SQL \
-	"SELECT id, prefix FROM s3grant.data_sources WHERE integration_id = $1::bigint AND id = ANY ($2::bigint[])" \
-	" ORDER BY id"
-#define SCOPE_SERVED_SQL \
-	"SELECT g.grantee_type, g.grantee_id FROM s3grant.grants g" \
-	" WHERE g.subscription_id = ANY ($2::bigint[]) AND g.integration_id = $1::bigint" \
-	" UNION ALL SELECT g.grantee_type, g.grantee_id FROM s3grant.grants g" \
-	" WHERE g.integration_id = $1::bigint AND g.subscription_id IS NULL AND g.sub_prefix = ANY ($3::text[])"
-#define SCOPE_RESOLVING_SQL \
-	"SELECT u.id, u.username, u.principal FROM s3grant.users u" \
-	" WHERE (u.principal = ANY ($2::text[]) OR (u.principal IS NULL AND u.username = ANY ($3::text[])))" \
-	" AND EXISTS (SELECT 1 FROM s3grant.subscriptions s JOIN s3grant.data_sources d ON d.id = s.data_source_id" \
-	"  WHERE s.user_id = u.id AND d.integration_id = $1::bigint) ORDER BY u.id"
-#define SCOPE_SUBS_SQL \
-	"SELECT s.id, s.user_id, s.data_source_id, s.access FROM s3grant.subscriptions s" \
-	" JOIN s3grant.data_sources d ON d.id = s.data_source_id" \
-	" WHERE d.integration_id = $1::bigint AND s.user_id = ANY ($2::bigint[]) ORDER BY s.id"
-
-struct scope_ctx {
-	PGconn *conn;
-	const char *id;                /* the integration id, text */
-	struct intern *pool;
-	struct recon_inputs in;
-	struct grefs P;
-	struct buf a, b;
-	PGresult *ku, *ks, *kd, *rows;
-	const char *fallback;
-	struct pgerr *err;
-};
-
-#define SCOPE_NEW_DS_SQL \
-	"SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM s3grant.subscriptions s WHERE s.data_source_id = d.id))," \
-	" count(*) FROM s3grant.data_sources d WHERE d.integration_id = $1::bigint AND d.id = ANY ($2::bigint[])"
-
-/* d: keys (user_id 0): a data source no subscription names gives no grant
- * and takes none away (its subscriptions' removal has keys of their own);
- * any other data source change has no scope. */
-static int scope_data_sources(struct scope_ctx *c, const struct recon_scope_key *keys, size_t nkeys)
-{
-	int64_t *ids = x_calloc(nkeys + 1, sizeof(*ids));
-	const char *p[2] = { c->id, NULL };
-	PGresult *res = NULL;
-	size_t n = 0;
-	int r;
-
-	for (size_t i = 0; i < nkeys; i++)
-		if (!keys[i].user_id)
-			ids[n++] = keys[i].data_source_id;
-	n = i64_uniq(ids, n);
-	if (!n) {
-		x_free(ids);
-		return 0;
-	}
-	buf_reset(&c->a);
-	r = i64s_literal(&c->a, ids, n);
-	x_free(ids);
-	p[1] = buf_str(&c->a);
-	if (r == 0)
-		r = run(c->conn, SCOPE_NEW_DS_SQL, 2, p, 0, &res, c->err);
-	if (r < 0)
-		return r;
-	if (text_i64(res, 0, 0) != 0 || (size_t)text_i64(res, 0, 1) != n)
-		c->fallback = "a data source with subscriptions, or a removed one, changed";
-	PQclear(res);
-	return 0;
-}
-
-/* Steps 1-3: P from the keyed users, their subscriptions, the gone ones. */
-static int scope_grantees(struct scope_ctx *c, const struct recon_scope_key *keys, size_t nkeys,
-			  const struct recon_scope_max *max, struct recon_scope_info *info)
-{
-	const char *acct = c->in.integ.d.account;
-	int64_t *uids = x_calloc(nkeys + 1, sizeof(*uids)), *subids = NULL, *gone = NULL;
-	struct pair *have = NULL;
-	const char *p[3];
-	int64_t *dsids = NULL;
-	size_t nu, nks, nuk = 0, nsub = 0, ngone = 0, nds = 0;
-	int r;
-
-	nu = 0;
-	for (size_t i = 0; i < nkeys; i++)
-		if (keys[i].user_id)
-			uids[nu++] = keys[i].user_id;
-	nu = i64_uniq(uids, nu);
-	buf_reset(&c->a);
-	r = i64s_literal(&c->a, uids, nu);
-	x_free(uids);
-	if (r < 0)
-		return r;
-	p[0] = buf_str(&c->a);
-	r = run(c->conn, SCOPE_USERS_SQL, 1, p, 0, &c->ku, c->err);
-	if (r < 0)
-		return r;
-	if ((size_t)PQntuples(c->ku) != nu) {
-		c->fallback = "a changed user no longer exists";
-		return 0;
-	}
-	info->nkeyed = nu;
-	for (int i = 0; i < PQntuples(c->ku); i++) {
-		struct desired_user u = { text_i64(c->ku, i, 0), PQgetvalue(c->ku, i, 1), get_str(c->ku, i, 2) };
-		const char *g, *why;
-		uint8_t t;
-
-		if (desired_principal(c->pool, acct, &u, &t, &g, &why) == 0)
-			gref_add(&c->P, g, t);
-	}
-
-	p[0] = c->id;
-	p[1] = buf_str(&c->a);
-	r = run(c->conn, SCOPE_KEYED_SUBS_SQL, 2, p, 0, &c->ks, c->err);
-	if (r < 0)
-		return r;
-	nks = (size_t)PQntuples(c->ks);
-	if (nu > max->users || nks > max->subscriptions) {
-		c->fallback = "more users or subscriptions than a scoped pass takes";
-		return 0;
-	}
-	subids = x_calloc(nks + 1, sizeof(*subids));
-	have = x_calloc(nks + 1, sizeof(*have));
-	dsids = x_calloc(nks + nkeys + 1, sizeof(*dsids));
-	/* users with a u: key: their principal may have changed, so their
-	 * grants are looked up through the subscriptions they serve */
-	uids = x_calloc(nkeys + 1, sizeof(*uids));
-	for (size_t i = 0; i < nkeys; i++)
-		if (!keys[i].data_source_id)
-			uids[nuk++] = keys[i].user_id;
-	nuk = i64_uniq(uids, nuk);
-	for (size_t i = 0; i < nks; i++) {
-		int64_t uid = text_i64(c->ks, (int)i, 1), dsid = text_i64(c->ks, (int)i, 2);
-
-		if (i64_has(uids, nuk, uid)) {
-			subids[nsub++] = text_i64(c->ks, (int)i, 0);
-			dsids[nds++] = dsid;
-		}
-		have[i] = (struct pair){ uid, dsid };
-	}
-	x_free(uids);
-	qsort(have, nks, sizeof(*have), cmp_pair);
-	/* keys whose subscription is gone */
-	gone = x_calloc(nkeys + 1, sizeof(*gone));
-	for (size_t i = 0; i < nkeys; i++) {
-		struct pair k = { keys[i].user_id, keys[i].data_source_id };
-
-		if (k.a && k.b && !(nks && bsearch(&k, have, nks, sizeof(*have), cmp_pair))) {
-			gone[ngone++] = k.b;
-			dsids[nds++] = k.b;
-		}
-	}
-	x_free(have);
-	ngone = i64_uniq(gone, ngone);
-	nds = i64_uniq(dsids, nds);
-	/* the sub-prefixes of those data sources */
-	buf_reset(&c->b);
-	r = buf_puts(&c->b, "{");
-	if (r == 0 && nds) {
-		size_t found = 0;
-
-		buf_reset(&c->a);
-		r = i64s_literal(&c->a, dsids, nds);
-		p[1] = buf_str(&c->a);
-		if (r == 0)
-			r = run(c->conn, SCOPE_DS_SQL, 2, p, 0, &c->kd, c->err);
-		for (int i = 0; r == 0 && i < PQntuples(c->kd); i++) {
-			struct desired_data_source d = { text_i64(c->kd, i, 0), PQgetvalue(c->kd, i, 1) };
-			const char *sp, *why;
-
-			found += i64_has(gone, ngone, d.id);
-			if (desired_sub_prefix(c->pool, c->in.integ.d.location_scope, &d, &sp, &why) == 0)
-				r = arr_str_add(&c->b, sp);
-		}
-		if (r == 0 && found != ngone)
-			c->fallback = "a changed data source no longer exists";
-	}
-	x_free(gone);
-	x_free(dsids);
-	if (r == 0)
-		r = buf_puts(&c->b, "}");
-	if (r < 0 || c->fallback) {
-		x_free(subids);
-		return r;
-	}
-
-	/* recorded grants whose first subscription is one of a u:-keyed user's,
-	 * or that have none left, at those data sources' prefixes */
-	nsub = i64_uniq(subids, nsub);
-	buf_reset(&c->a);
-	r = i64s_literal(&c->a, subids, nsub);
-	x_free(subids);
-	p[1] = buf_str(&c->a);
-	p[2] = buf_str(&c->b);
-	if (r == 0 && (nsub || c->b.len > 2))
-		r = run(c->conn, SCOPE_SERVED_SQL, 3, p, 0, &c->rows, c->err);
-	for (int i = 0; r == 0 && i < PQntuples(c->rows); i++) {
-		enum grant_grantee t;
-
-		if (grant_grantee_parse(PQgetvalue(c->rows, i, 0), &t) < 0) {
-			r = bad_row(c->err, "grantee type", i);
-			break;
-		}
-		gref_add(&c->P, intern_str(c->pool, PQgetvalue(c->rows, i, 1)), (uint8_t)t);
-	}
-	if (r < 0)
-		return r;
-	gref_sort(&c->P);
-	info->ngrantees = c->P.n;
-	if (c->P.n > max->users)
-		c->fallback = "more grantees than a scoped pass takes";
-	return 0;
-}
-
-/* Steps 4-6: the users resolving into P, their subscriptions and data sources. */
-static int scope_inputs(struct scope_ctx *c, const struct recon_scope_max *max, struct recon_scope_info *info)
-{
-	struct recon_inputs *in = &c->in;
-	const char *acct = in->integ.d.account;
-	const char *p[3] = { c->id };
-	int64_t *ids;
-	size_t n, nids = 0;
-	int r = 0;
-
-	buf_reset(&c->a);
-	buf_reset(&c->b);
-	if (buf_puts(&c->a, "{") < 0 || buf_puts(&c->b, "{") < 0)
-		return S3G_ETOOBIG;
-	for (size_t i = 0; i < c->P.n && r == 0; i++) {
-		size_t nl;
-		const char *name = desired_unset_name(acct, c->P.v[i].id, &nl);
-
-		r = arr_str_add(&c->a, c->P.v[i].id);
-		if (r == 0 && name)
-			r = arr_str_add(&c->b, name);
-	}
-	if (r == 0)
-		r = buf_puts(&c->a, "}");
-	if (r == 0)
-		r = buf_puts(&c->b, "}");
-	if (r < 0)
-		return r;
-	p[1] = buf_str(&c->a);
-	p[2] = buf_str(&c->b);
-	r = run(c->conn, SCOPE_RESOLVING_SQL, 3, p, 0, &in->res[2], c->err);
-	if (r < 0)
-		return r;
-	n = (size_t)PQntuples(in->res[2]);
-	in->users = x_calloc(n + 1, sizeof(*in->users));
-	for (size_t i = 0; i < n; i++) {
-		struct desired_user u = { text_i64(in->res[2], (int)i, 0), PQgetvalue(in->res[2], (int)i, 1),
-					  get_str(in->res[2], (int)i, 2) };
-		const char *g, *why;
-		uint8_t t;
-
-		if (desired_principal(c->pool, acct, &u, &t, &g, &why) == 0 && gref_has(&c->P, g, t))
-			in->users[in->nusers++] = u;
-	}
-	/* a keyed user that resolves to no grantee: its subscriptions are rejected */
-	in->users = x_realloc(in->users, (in->nusers + (size_t)PQntuples(c->ku) + 1) * sizeof(*in->users));
-	for (int i = 0; i < PQntuples(c->ku); i++) {
-		struct desired_user u = { text_i64(c->ku, i, 0), PQgetvalue(c->ku, i, 1), get_str(c->ku, i, 2) };
-		const char *g, *why;
-		uint8_t t;
-
-		if (desired_principal(c->pool, acct, &u, &t, &g, &why) < 0)
-			in->users[in->nusers++] = u;
-	}
-	info->nusers = in->nusers;
-	if (in->nusers > max->users) {
-		c->fallback = "more users than a scoped pass takes";
-		return 0;
-	}
-
-	ids = x_calloc(in->nusers + 1, sizeof(*ids));
-	for (size_t i = 0; i < in->nusers; i++)
-		ids[i] = in->users[i].id;
-	buf_reset(&c->a);
-	r = i64s_literal(&c->a, ids, in->nusers);
-	x_free(ids);
-	p[1] = buf_str(&c->a);
-	if (r == 0)
-		r = run(c->conn, SCOPE_SUBS_SQL, 2, p, 0, &in->res[3], c->err);
-	if (r < 0)
-		return r;
-	n = (size_t)PQntuples(in->res[3]);
-	if (n > max->subscriptions) {
-		c->fallback = "more subscriptions than a scoped pass takes";
-		return 0;
-	}
-	in->subs = x_calloc(n + 1, sizeof(*in->subs));
-	ids = x_calloc(n + 1, sizeof(*ids));
-	for (size_t i = 0; i < n; i++) {
-		struct desired_subscription *s = &in->subs[i];
-
-		s->id = text_i64(in->res[3], (int)i, 0);
-		s->user_id = text_i64(in->res[3], (int)i, 1);
-		s->data_source_id = text_i64(in->res[3], (int)i, 2);
-		s->access = PQgetvalue(in->res[3], (int)i, 3);
-		ids[nids++] = s->data_source_id;
-	}
-	in->nsubs = n;
-	nids = i64_uniq(ids, nids);
-	buf_reset(&c->a);
-	r = i64s_literal(&c->a, ids, nids);
-	x_free(ids);
-	p[1] = buf_str(&c->a);
-	if (r == 0)
-		r = run(c->conn, SCOPE_DS_SQL, 2, p, 0, &in->res[1], c->err);
-	if (r < 0)
-		return r;
-	n = (size_t)PQntuples(in->res[1]);
-	in->ds = x_calloc(n + 1, sizeof(*in->ds));
-	for (size_t i = 0; i < n; i++)
-		in->ds[i] = (struct desired_data_source){ text_i64(in->res[1], (int)i, 0),
-							  PQgetvalue(in->res[1], (int)i, 1) };
-	in->nds = n;
-	keep_strings(in);
-	return 0;
-}
-
-/* The intents of P's grantees (c->a holds their ids), as recon_intents_load
- * reads them: by grantee, so that the dead rows a bulk create leaves behind
- * (100,000 intents written and resolved) are not read on every pass. */
-static int scope_intents(struct scope_ctx *c, struct recon_intents *ret)
-{
-	struct recon_intents out = { 0 };
-	const char *p[2] = { c->id, buf_str(&c->a) };
-	PGresult *res = NULL;
-	int r, n;
-
-	r = run(c->conn,
-		"SELECT id, grantee_type, grantee_id, permission, location_id, sub_prefix,"
-		" coalesce(subscription_ids[1], subscription_id, 0),"
-		" (extract(epoch FROM created_at) * 1000)::bigint, attempts"
-		" FROM s3grant.grant_intents WHERE integration_id = $1::bigint AND grantee_id = ANY ($2::text[])"
-		" ORDER BY id",
-		2, p, 1, &res, c->err);
-	if (r < 0)
-		return r;
-	n = PQntuples(res);
-	out.v = x_calloc((size_t)n + 1, sizeof(*out.v));
-	for (int i = 0; i < n; i++) {
-		struct recon_intent *t = &out.v[i];
-		int32_t attempts;
-
-		if (get_i64(res, i, 0, &t->id) < 0 ||
-		    grant_make(c->pool, get_str(res, i, 1), get_str(res, i, 2), get_str(res, i, 3), get_str(res, i, 4),
-			       get_str(res, i, 5), NULL, NULL, NULL, &t->g) < 0 ||
-		    get_i64(res, i, 6, &t->g.subscription_id) < 0 || get_i64(res, i, 7, &t->created_ms) < 0 ||
-		    get_i32(res, i, 8, &attempts) < 0) {
-			r = bad_row(c->err, "intent", i);
-			recon_intents_free(&out);
-			PQclear(res);
-			return r;
-		}
-		t->attempts = attempts;
-	}
-	out.n = (size_t)n;
-	*ret = out;
-	PQclear(res);
-	return 0;
-}
-
-/* Steps 7-9: the recorded grants and intents of P; the integration's count. */
-static int scope_actual(struct scope_ctx *c, int64_t iid, bool want_count, struct recon_grants *ret_act,
-			struct recon_intents *ret_its, struct recon_scope_info *info)
-{
-	struct grants_rows x = { .in = c->pool, .err = c->err };
-	struct recon_intents its = { 0 };
-	const char *p[2] = { c->id, NULL };
-	size_t k = 0;
-	int r;
-
-	/* P's ids again (scope_inputs reused the buffer) */
-	buf_reset(&c->a);
-	r = buf_puts(&c->a, "{");
-	for (size_t i = 0; i < c->P.n && r == 0; i++)
-		r = arr_str_add(&c->a, c->P.v[i].id);
-	if (r == 0)
-		r = buf_puts(&c->a, "}");
-	if (r < 0)
-		return r;
-	p[1] = buf_str(&c->a);
-	r = run_rows(c->conn, GRANTS_SELECT " WHERE g.integration_id = $1::bigint AND g.grantee_id = ANY ($2::text[])"
-		     " ORDER BY g.grant_id", 2, p, 1, grants_row, &x, c->err);
-	if (r < 0) {
-		recon_grants_free(&x.g);
-		return r;
-	}
-	for (size_t i = 0; i < x.g.n; i++)
-		if (gref_has(&c->P, x.g.v[i].grantee_id, x.g.v[i].grantee_type)) {
-			x.g.v[k] = x.g.v[i];
-			x.g.created_ms[k++] = x.g.created_ms[i];
-		}
-	x.g.n = k;
-	if (!x.g.v) {   /* callers may index v[0] of an empty set */
-		x.g.v = x_calloc(1, sizeof(*x.g.v));
-		x.g.created_ms = x_calloc(1, sizeof(*x.g.created_ms));
-	}
-	r = scope_intents(c, &its);
-	if (r < 0) {
-		recon_grants_free(&x.g);
-		return r;
-	}
-	k = 0;
-	for (size_t i = 0; i < its.n; i++)
-		if (gref_has(&c->P, its.v[i].g.grantee_id, its.v[i].g.grantee_type))
-			its.v[k++] = its.v[i];
-	its.n = k;
-	if (x.g.n) {   /* deletes may free quota room (nothing else can) */
-		PGresult *res = NULL;
-
-		r = run(c->conn, "SELECT EXISTS (SELECT 1 FROM s3grant.subscriptions s JOIN s3grant.data_sources d"
-			" ON d.id = s.data_source_id WHERE d.integration_id = $1::bigint AND s.status = 'quota')", 1, p, 0,
-			&res, c->err);
-		if (r == 0)
-			info->quota_waiting = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		PQclear(res);
-		if (r < 0) {
-			recon_grants_free(&x.g);
-			recon_intents_free(&its);
-			return r;
-		}
-	}
-	if (want_count) {
-		PGresult *res = NULL;
-
-		r = run(c->conn, "SELECT count(*) FROM s3grant.grants WHERE integration_id = $1::bigint", 1, p, 0,
-			&res, c->err);
-		if (r == 0)
-			info->recorded = text_i64(res, 0, 0);
-		PQclear(res);
-		if (r < 0) {
-			recon_grants_free(&x.g);
-			recon_intents_free(&its);
-			return r;
-		}
-	}
-	*ret_act = x.g;
-	*ret_its = its;
-	return 0;
-}
-
-int recon_scope_load(PGconn *conn, int64_t iid, const struct secrets_key *key, const struct recon_scope_key *keys,
-		     size_t nkeys, const struct recon_scope_max *max, bool want_count, struct intern *pool,
-		     struct recon_inputs *ret_in,
-		     struct recon_grants *ret_act, struct recon_intents *ret_intents, struct recon_scope_info *info,
-		     struct pgerr *err)
-{
-	struct scope_ctx c = { .conn = conn, .pool = pool, .err = err };
-	struct recon_grants act = { 0 };
-	struct recon_intents its = { 0 };
-	char id[24];
-	const char *p[1] = { id };
-	int r;
-
-	memset(info, 0, sizeof(*info));
-	info->recorded = -1;
-	i64_str(iid, id);
-	c.id = id;
-	buf_init(&c.a, 0);
-	buf_init(&c.b, 0);
-	r = script(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
-	if (r < 0)
-		goto out;
-	r = run(conn, INTEGRATION_SQL, 1, p, 1, &c.in.res[0], err);
-	if (r < 0)
-		goto out;
-	if (PQntuples(c.in.res[0]) != 1) {
-		c.fallback = "the integration does not exist";
-		goto out;
-	}
-	r = parse_integration(c.in.res[0], key, &c.in.integ, err);
-	if (r < 0)
-		goto out;
-	if (c.in.integ.status != RECON_ENABLED && c.in.integ.status != RECON_RECURRING_VALIDATION_ERROR) {
-		c.fallback = "the integration is not enabled";
-		goto out;
-	}
-	r = scope_data_sources(&c, keys, nkeys);
-	if (r < 0 || c.fallback)
-		goto out;
-	r = scope_grantees(&c, keys, nkeys, max, info);
-	if (r < 0 || c.fallback)
-		goto out;
-	r = scope_inputs(&c, max, info);
-	if (r < 0 || c.fallback)
-		goto out;
-	r = scope_actual(&c, iid, want_count, &act, &its, info);
-	if (r < 0)
-		goto out;
-	r = script(conn, "COMMIT", err);
-out:
-	rollback(conn);
-	PQclear(c.ku);
-	PQclear(c.ks);
-	PQclear(c.kd);
-	PQclear(c.rows);
-	x_free(c.P.v);
-	buf_free(&c.a);
-	buf_free(&c.b);
-	if (r < 0 || c.fallback) {
-		recon_inputs_free(&c.in);
-		recon_grants_free(&act);
-		recon_intents_free(&its);
-		info->fallback = c.fallback;
-		return r;
-	}
-	*ret_in = c.in;
-	*ret_act = act;
-	*ret_intents = its;
-	return 0;
-}
-
-/* ---- changes a whole pass has done -------------------------------------- */
-
-struct seq_rows {
-	int64_t *v;
-	size_t n, cap;
-	struct pgerr *err;
-};
-
-static int seq_row(const PGresult *res, int i, void *user)
-{
-	struct seq_rows *x = user;
-
-	if (x->n == x->cap) {
-		x->cap = x->cap ? x->cap * 2 : 256;
-		x->v = x_realloc(x->v, x->cap * sizeof(*x->v));
-	}
-	if (get_i64(res, i, 0, &x->v[x->n]) < 0)
-		return bad_row(x->err, "queue seq", (int)x->n);
-	x->n++;
-	return 0;
-}
-
-int recon_queue_seen(PGconn *conn, int64_t iid, int64_t **ret_seqs, size_t *ret_n, struct pgerr *err)
-{
-	struct seq_rows x = { .err = err };
-	char id[24];
-	const char *p[1] = { id };
-	int r;
-
-	i64_str(iid, id);
-	/* streamed: a 100,000-key backlog is never one PGresult */
-	r = run_rows(conn, "SELECT seq FROM s3grant.change_queue WHERE integration_id = $1::bigint"
-		     " AND locked_by IS NULL", 1, p, 1, seq_row, &x, err);
-	if (r < 0) {
-		x_free(x.v);
-		return r;
-	}
-	*ret_seqs = x.v;
-	*ret_n = x.n;
-	return 0;
-}
-
-int recon_queue_absorb(PGconn *conn, int64_t iid, const int64_t *seqs, size_t n, size_t *ret_deleted,
-		       struct pgerr *err)
-{
-	PGresult *res = NULL;
-	struct buf a;
-	char id[24];
-	const char *p[2] = { id, NULL };
-	int r;
-
-	if (ret_deleted)
-		*ret_deleted = 0;
-	if (!n)
-		return 0;
-	i64_str(iid, id);
-	buf_init(&a, 0);
-	r = i64s_literal(&a, seqs, n);
-	p[1] = buf_str(&a);
-	if (r == 0)
-		r = run(conn, "DELETE FROM s3grant.change_queue WHERE integration_id = $1::bigint"
-			" AND seq = ANY ($2::bigint[]) AND locked_by IS NULL", 2, p, 0, &res, err);
-	buf_free(&a);
-	if (r < 0)
-		return r;
-	if (ret_deleted)
-		*ret_deleted = strtoull(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	return 0;
 }
 
 /* ---- batch -------------------------------------------------------------- */
@@ -1914,7 +1128,7 @@ int recon_batch_commit(PGconn *conn, int64_t iid, const struct recon_batch *b, s
 	i64_str(iid, id);
 	if (total <= BATCH_CHUNK)
 		return batch_window(conn, id, b, 0, total, err);
-	r = script(conn, "BEGIN", err);
+	r = rs_script(conn, "BEGIN", err);
 	for (size_t from = 0; r == 0 && from < total; from += BATCH_CHUNK)
 		r = batch_window(conn, id, b, from, from + BATCH_CHUNK < total ? from + BATCH_CHUNK : total, err);
 	if (r == 0)
@@ -1951,29 +1165,29 @@ int recon_health_set(PGconn *conn, int64_t iid, const struct recon_health *h, st
 	p[8] = h->resync_at_ms ? v[8] : NULL;
 	p[9] = h->last_error;
 	/* progress_total 0 clears both progress fields */
-	return run(conn,
-		   "INSERT INTO s3grant.integration_health AS h (integration_id, desired_count, actual_count,"
-		   " rejected_count, error_count, instance_grants, progress_done, progress_total, last_resync_at,"
-		   " last_error, last_error_at)"
-		   " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint,"
-		   "  CASE WHEN $8::bigint > 0 THEN $7::bigint END, nullif($8::bigint, 0),"
-		   "  to_timestamp($9::bigint / 1000.0), nullif($10, ''),"
-		   "  CASE WHEN coalesce($10, '') <> '' THEN now() END)"
-		   " ON CONFLICT (integration_id) DO UPDATE SET"
-		   " desired_count = coalesce($2::bigint, h.desired_count),"
-		   " actual_count = coalesce($3::bigint, h.actual_count),"
-		   " rejected_count = coalesce($4::bigint, h.rejected_count),"
-		   " error_count = coalesce($5::bigint, h.error_count),"
-		   " instance_grants = coalesce($6::bigint, h.instance_grants),"
-		   " progress_done = CASE WHEN $8::bigint IS NULL THEN coalesce($7::bigint, h.progress_done)"
-		   "   WHEN $8::bigint = 0 THEN NULL ELSE $7::bigint END,"
-		   " progress_total = CASE WHEN $8::bigint IS NULL THEN h.progress_total ELSE nullif($8::bigint, 0) END,"
-		   " last_resync_at = coalesce(to_timestamp($9::bigint / 1000.0), h.last_resync_at),"
-		   " last_error = CASE WHEN $10 IS NULL THEN h.last_error ELSE nullif($10, '') END,"
-		   " last_error_at = CASE WHEN $10 IS NULL THEN h.last_error_at WHEN $10 = '' THEN NULL"
-		   "   WHEN $10 IS DISTINCT FROM h.last_error THEN now() ELSE h.last_error_at END,"
-		   " updated_at = now()",
-		   10, p, 0, NULL, err);
+	return rs_run(conn,
+		"INSERT INTO s3grant.integration_health AS h (integration_id, desired_count, actual_count,"
+		" rejected_count, error_count, instance_grants, progress_done, progress_total, last_resync_at,"
+		" last_error, last_error_at)"
+		" VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint,"
+		"  CASE WHEN $8::bigint > 0 THEN $7::bigint END, nullif($8::bigint, 0),"
+		"  to_timestamp($9::bigint / 1000.0), nullif($10, ''),"
+		"  CASE WHEN coalesce($10, '') <> '' THEN now() END)"
+		" ON CONFLICT (integration_id) DO UPDATE SET"
+		" desired_count = coalesce($2::bigint, h.desired_count),"
+		" actual_count = coalesce($3::bigint, h.actual_count),"
+		" rejected_count = coalesce($4::bigint, h.rejected_count),"
+		" error_count = coalesce($5::bigint, h.error_count),"
+		" instance_grants = coalesce($6::bigint, h.instance_grants),"
+		" progress_done = CASE WHEN $8::bigint IS NULL THEN coalesce($7::bigint, h.progress_done)"
+		"   WHEN $8::bigint = 0 THEN NULL ELSE $7::bigint END,"
+		" progress_total = CASE WHEN $8::bigint IS NULL THEN h.progress_total ELSE nullif($8::bigint, 0) END,"
+		" last_resync_at = coalesce(to_timestamp($9::bigint / 1000.0), h.last_resync_at),"
+		" last_error = CASE WHEN $10 IS NULL THEN h.last_error ELSE nullif($10, '') END,"
+		" last_error_at = CASE WHEN $10 IS NULL THEN h.last_error_at WHEN $10 = '' THEN NULL"
+		"   WHEN $10 IS DISTINCT FROM h.last_error THEN now() ELSE h.last_error_at END,"
+		" updated_at = now()",
+		10, p, 0, NULL, err);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -2021,7 +1235,7 @@ int recon_integration_transition(PGconn *conn, int64_t iid, const struct recon_t
 	p[7] = t->instance_arn;
 	/* $9: restore the configuration the edit replaced */
 	p[8] = t->from == RECON_EDITING && t->to == RECON_EDIT_ERROR ? "t" : "f";
-	r = run(conn,
+	r = rs_run(conn,
 		"UPDATE s3grant.integrations i SET status = $3::s3grant.integration_status,"
 		" status_message = $5,"
 		" validation_results = coalesce($4::jsonb, i.validation_results),"
@@ -2049,7 +1263,7 @@ int recon_integration_transition(PGconn *conn, int64_t iid, const struct recon_t
 		goto out;
 	PQclear(res);
 	res = NULL;
-	r = run(conn, "SELECT status::text FROM s3grant.integrations WHERE id = $1::bigint", 1, p, 0, &res, err);
+	r = rs_run(conn, "SELECT status::text FROM s3grant.integrations WHERE id = $1::bigint", 1, p, 0, &res, err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 0) {
@@ -2084,7 +1298,7 @@ int recon_lock_try(PGconn *conn, int64_t iid, bool *ret_got, struct pgerr *err)
 
 	i64_str(RECON_LOCK_CLASS, cls);
 	lock_key(iid, k);
-	r = run(conn, "SELECT pg_try_advisory_lock($1::int, $2::int)", 2, p, 0, &res, err);
+	r = rs_run(conn, "SELECT pg_try_advisory_lock($1::int, $2::int)", 2, p, 0, &res, err);
 	if (r < 0)
 		return r;
 	*ret_got = PQgetvalue(res, 0, 0)[0] == 't';
@@ -2102,7 +1316,7 @@ int recon_lock_release(PGconn *conn, int64_t iid, struct pgerr *err)
 	i64_str(RECON_LOCK_CLASS, cls);
 	lock_key(iid, k);
 	/* only unlock what this session holds (pg_advisory_unlock warns otherwise) */
-	r = run(conn,
+	r = rs_run(conn,
 		"SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
 		" AND pid = pg_backend_pid() AND classid = $1::bigint::oid"
 		" AND objid = ($2::bigint & 4294967295)::oid AND objsubid = 2)"
@@ -2127,7 +1341,7 @@ int recon_lock_holder(PGconn *conn, int64_t iid, int *ret_pid, struct pgerr *err
 
 	i64_str(RECON_LOCK_CLASS, cls);
 	lock_key(iid, k);
-	r = run(conn,
+	r = rs_run(conn,
 		"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database ="
 		" (SELECT oid FROM pg_database WHERE datname = current_database())"
 		" AND classid = $1::bigint::oid AND objid = ($2::bigint & 4294967295)::oid AND objsubid = 2 LIMIT 1",
