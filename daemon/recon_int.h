@@ -1,5 +1,5 @@
-/* recon_int.h — private to daemon/recon.c and daemon/lifecycle.c: the
- * reconciler's per-integration state.
+/* recon_int.h — private to the reconciler (daemon/recon.c, recon_exec.c,
+ * recon_scope.c, lifecycle.c): the per-integration state.
  *
  * struct rglue is d->recon; struct rint one integration. Everything runs on
  * the loop except the dbjob work functions, which run on the threadpool one
@@ -24,6 +24,7 @@
 #include "core/limit.h"
 #include "core/plan.h"
 #include "core/quota.h"
+#include "core/xalloc.h"
 #include "daemon/recon_aws.h"
 #include "daemon/watch.h"
 #include "store/recon.h"
@@ -31,6 +32,15 @@
 
 struct daemon;
 struct rint;
+
+/* Room in v (n used of cap) for one more. */
+#define GROW(v, n, cap) \
+	do { \
+		if ((n) == (cap)) { \
+			(cap) = (cap) ? 2 * (cap) : 64; \
+			(v) = x_realloc((v), (cap) * sizeof(*(v))); \
+		} \
+	} while (0)
 
 struct rglue {
 	struct daemon *d;
@@ -100,7 +110,7 @@ enum rsx_fail {
 };
 
 struct rsx {
-	uint8_t st;                    /* enum sx_state (recon.c) */
+	uint8_t st;                    /* enum sx_state (recon_exec.c) */
 	uint8_t fail;                  /* enum rsx_fail */
 	uint16_t attempts;
 	uint32_t dep_head, dep_next;   /* deletes waiting on this create */
@@ -207,7 +217,6 @@ void rint_set_error(struct rint *ri, const char *err);
 void rint_flush(struct rint *ri, void (*then)(struct rint *));
 void rint_pass_done(struct rint *ri);
 void rint_pass_done_flushed(struct rint *ri);
-void rint_reconcile(struct rint *ri);
 int rint_make_aws(struct rint *ri);
 /* Close the integration's AWS client and provider (now when idle, else at
  * its next pass); the next rint_make_aws builds a new one. */
@@ -215,18 +224,34 @@ void rint_aws_retire(struct rint *ri);
 const char *rint_location_id(const struct rint *ri);
 void rint_maybe_free(struct rint *ri);
 int64_t rint_wall_ms(void);
+uint64_t rint_now_ms(const struct rint *ri);
+uint64_t rint_rnd64(void);
 void rint_add_created(struct rint *ri, const struct grant *g, int64_t created_ms, const int64_t *subs,
 		      size_t nsubs);
 void rint_add_deleted(struct rint *ri, const char *grant_id);
 void rint_add_drop(struct rint *ri, int64_t intent_id);
 void rint_add_audit(struct rint *ri, enum recon_op op, const struct grant *g, const char *reason,
 		    const char *request_id);
+void rint_add_sub(struct rint *ri, int64_t id, enum recon_sub_state st, const char *error);
+/* Commit the current batch now when it is full (FLUSH_N), else on the
+ * flush timer; not while a commit runs (recon.c, on_flush_timer). */
+void rint_maybe_flush(struct rint *ri);
 void rint_pass_clear(struct rint *ri);
 void rint_batch_free(struct cbatch *b);
 size_t rint_batch_size(const struct cbatch *b);
 const char *rint_batch_str(struct cbatch *b, const char *s);
+/* p, freed with the batch. */
+void *rint_batch_own(struct cbatch *b, void *p);
+/* The batch results go into now (one is made when there is none). */
+struct cbatch *rint_cur_batch(struct rint *ri);
 void recond_progress(struct rglue *g, bool force);
 void recond_maybe_free_glue(struct rglue *g);
+
+/* recon_exec.c */
+void rint_reconcile(struct rint *ri);
+/* End the execution once every step is done (stopping: once none is in
+ * flight): final statuses and health, then the pass goes on. */
+void rint_exec_maybe_done(struct rint *ri);
 void recond_lc_timer(struct rint *ri, uint64_t ms);
 /* A pass failed before reaching the end (credentials, listing): record
  * the reason as the integration's health last_error too. */

@@ -5,7 +5,7 @@
  * on the users that resolve to it, so planning every user that resolves
  * into the scope against every recorded grant of the scope's grantees gives
  * the same steps for those grantees as a whole pass; grants of other
- * grantees are not looked at. Execution is the whole pass's (recon.c).
+ * grantees are not looked at. Execution is the whole pass's (recon_exec.c).
  *
  * Anything else takes the whole pass: a resync, a revalidation due, an i:
  * key, a d: key of a data source with subscriptions (one without gives no
