@@ -63,6 +63,8 @@ def fake_cost(stats):
     reqs = max(1, stats["requests"])
     return {"fake_cpu_us_per_req": round((stats["cpu_user_us"] + stats["cpu_system_us"]) / reqs, 1),
             "fake_max_inflight": stats["max_inflight"],
+            # the fake's own time per request, arrival to close (its latency knob included)
+            "fake_hold_ms": round(stats.get("resident_ms", 0.0) / reqs, 2),
             "fake_cpu_share": round((stats["cpu_user_us"] + stats["cpu_system_us"]) / max(1, stats["wall_us"]), 2)}
 
 
@@ -99,7 +101,8 @@ def run_canned(binary, op, n, k):
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return {"client": "C (canned)", "op": op, "latency_ms": 0, "requests": n, "in_flight": k, "rps": r["rps"],
             "cpu_us_per_req": r["cpu_us_per_req"], "errors": r["errors"], "retries": r["retries"],
-            "seconds": r["seconds"], "loadavg": la, "fake_cpu_us_per_req": None, "fake_max_inflight": None}
+            "seconds": r["seconds"], "loadavg": la, "fake_cpu_us_per_req": None, "fake_max_inflight": None,
+            "fake_hold_ms": None}
 
 
 def run_boto3(fake, op, n, k, latency):
@@ -239,9 +242,11 @@ def run_all(a, bench_aws, bench_sigv4, bench_http):
     print("%d requests per row, %d in flight, fake reset before each row; CPU = getrusage of the client"
           " process only (the fake is another process: fake_cpu is its own); autogroup nice %s"
           % (a.requests, a.in_flight, "unchanged" if a.autogroup_nice is None else a.autogroup_nice))
+    # round trip = K / (req/s) by Little's law; beside the fake's own hold it
+    # shows what the client and the fake's request intake add to the latency
     hdr = ("op", "lat ms", "client", "req/s", "% of K/lat", "client CPU us/req", "errors", "fake CPU us/req",
-           "fake inflight max", "load avg")
-    fmt = "%-18s %6s %-11s %8s %10s %17s %6s %15s %17s %8s"
+           "fake inflight max", "round trip ms", "fake hold ms", "load avg")
+    fmt = "%-18s %6s %-11s %8s %10s %17s %6s %15s %17s %13s %12s %8s"
     print(fmt % hdr)
     for r in rows:
         bound = "" if r["latency_ms"] == 0 else "%.0f %%" % (100.0 * r["rps"] / (r["in_flight"] * 1000.0 /
@@ -249,7 +254,9 @@ def run_all(a, bench_aws, bench_sigv4, bench_http):
         print(fmt % (OP_NAMES[r["op"]], r["latency_ms"], r["client"], "%.0f" % r["rps"], bound,
                      "%.1f" % r["cpu_us_per_req"], r["errors"],
                      "-" if r["fake_cpu_us_per_req"] is None else "%.1f" % r["fake_cpu_us_per_req"],
-                     "-" if r["fake_max_inflight"] is None else r["fake_max_inflight"], "%.2f" % r["loadavg"]))
+                     "-" if r["fake_max_inflight"] is None else r["fake_max_inflight"],
+                     "%.2f" % (1000.0 * r["in_flight"] / r["rps"]) if r["rps"] else "-",
+                     "-" if r.get("fake_hold_ms") is None else "%.2f" % r["fake_hold_ms"], "%.2f" % r["loadavg"]))
     for r in rows:
         if r.get("first_error"):
             print("%s %s %d ms: first error: %s" % (r["client"], r["op"], r["latency_ms"], r["first_error"]))
