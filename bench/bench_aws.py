@@ -40,6 +40,7 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 
 from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
+from benchlib import set_autogroup_nice  # noqa: E402
 
 LOCATION_ROLE = "arn:aws:iam::%s:role/bench-location" % ACCOUNT
 GET_POOL = 64
@@ -208,15 +209,6 @@ def main():
     finally:
         if old_nice is not None:
             set_autogroup_nice(old_nice)
-
-
-def set_autogroup_nice(nice):
-    """Set /proc/self/autogroup's nice; returns the previous value."""
-    with open("/proc/self/autogroup") as f:
-        old = int(f.read().split("nice")[1])
-    with open("/proc/self/autogroup", "w") as f:
-        f.write(str(nice))
-    return old
 
 
 def run_all(a, bench_aws, bench_sigv4, bench_http):

@@ -78,6 +78,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "recon"))
 from pgtmp import PgTmp  # noqa: E402
 from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
 from daemon_harness import BINARY, Daemon  # noqa: E402
+from benchlib import set_autogroup_nice  # noqa: E402
 
 
 def log(msg):
@@ -287,11 +288,7 @@ class FileDaemon(Daemon):
     must not block the daemon's writes and slow down what is measured."""
 
     def start(self, watchdog_usec=None):
-        env = dict(os.environ)
-        for k in ("JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS"):
-            env.pop(k, None)
-        env["NOTIFY_SOCKET"] = self.notify.path
-        env.update(self.extra_env)
+        env = self.env()
         self.log_path = os.path.join(self.tmp, "stderr.log")
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen([BINARY, "--config", self.config_path] + self.args, env=env,
@@ -529,15 +526,6 @@ def phase_baseline(keys, latency_ms, threads):
 
 
 # --------------------------------------------------------------------------- main
-
-def set_autogroup_nice(nice):
-    """Set /proc/self/autogroup's nice; returns the previous value."""
-    with open("/proc/self/autogroup") as f:
-        old = int(f.read().split("nice")[1])
-    with open("/proc/self/autogroup", "w") as f:
-        f.write(str(nice))
-    return old
-
 
 def main():
     old_nice = None

@@ -112,12 +112,18 @@ class Daemon:
             f.write(text)
         os.replace(tmp, self.config_path)
 
-    def start(self, watchdog_usec=None):
+    def env(self):
+        """The daemon's environment: ours without systemd's variables, with
+        NOTIFY_SOCKET pointing at the capture and extra_env on top."""
         env = dict(os.environ)
         for k in ("JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS"):
             env.pop(k, None)
         env["NOTIFY_SOCKET"] = self.notify.path
         env.update(self.extra_env)
+        return env
+
+    def start(self, watchdog_usec=None):
+        env = self.env()
         cmd = [BINARY, "--config", self.config_path] + self.args
         if watchdog_usec is not None:
             # sd_watchdog_enabled() answers only when WATCHDOG_PID is our own pid.
