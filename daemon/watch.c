@@ -56,7 +56,9 @@ struct watch {
 	uv_timer_t poll_timer;     /* fallback claim + flush retry */
 	uv_timer_t kick_timer;     /* next loop pass: claim and/or flush */
 	uv_timer_t close_timer;    /* bound on the closing flush */
+	uv_timer_t renew_timer;    /* every third of the lease, while keys are held */
 	unsigned pending_closes;
+	bool renewing;             /* renew query in flight */
 
 	bool want_claim;           /* claim when possible */
 	bool want_flush;
@@ -68,6 +70,7 @@ struct watch {
 	unsigned held;             /* ITEM_HELD */
 	unsigned pending;          /* ITEM_ACK + ITEM_REL */
 	unsigned long long claimed_total, acked_total, released_total;
+	unsigned long long renewals;   /* renew queries that succeeded */
 
 	watch_closed_cb closed_cb;
 	void *closed_ud;
@@ -79,6 +82,7 @@ static const char *const op_names[WATCH_OP_MAX] = {
 	[WATCH_OP_CLAIM] = "claim",
 	[WATCH_OP_ACK] = "ack",
 	[WATCH_OP_RELEASE] = "release",
+	[WATCH_OP_RENEW] = "renew",
 };
 
 const char *watch_op_name(enum watch_op op)
@@ -220,7 +224,8 @@ int watch_new(uv_loop_t *loop, const struct watch_opts *opts, const struct watch
 	uv_timer_init(loop, &w->poll_timer);
 	uv_timer_init(loop, &w->kick_timer);
 	uv_timer_init(loop, &w->close_timer);
-	w->poll_timer.data = w->kick_timer.data = w->close_timer.data = w;
+	uv_timer_init(loop, &w->renew_timer);
+	w->poll_timer.data = w->kick_timer.data = w->close_timer.data = w->renew_timer.data = w;
 	w->state = W_IDLE;
 	*ret_w = w;
 	return 0;
@@ -235,6 +240,13 @@ static void on_poll_timer(uv_timer_t *t)
 	kick(w);
 }
 
+static void on_renew_timer(uv_timer_t *t);
+
+static uint64_t renew_interval(const struct watch *w)
+{
+	return w->opts.lease_ms >= 3 ? (uint64_t)w->opts.lease_ms / 3 : 1;
+}
+
 int watch_start(struct watch *w)
 {
 	int r;
@@ -245,6 +257,7 @@ int watch_start(struct watch *w)
 	if (r < 0)
 		return r;
 	w->state = W_RUNNING;
+	uv_timer_start(&w->renew_timer, on_renew_timer, renew_interval(w), renew_interval(w));
 	return uv_timer_start(&w->poll_timer, on_poll_timer, w->opts.poll_interval_ms,
 			      w->opts.poll_interval_ms);
 }
@@ -256,6 +269,7 @@ void watch_set_opts(struct watch *w, const struct watch_opts *opts)
 	struct watch_opts o = *opts;
 	bool new_timeout = o.statement_timeout_ms != w->opts.statement_timeout_ms;
 	bool new_poll = o.poll_interval_ms != w->opts.poll_interval_ms;
+	bool new_lease = o.lease_ms != w->opts.lease_ms;
 
 	o.conninfo = NULL;
 	sanitize_opts(&o);
@@ -264,6 +278,8 @@ void watch_set_opts(struct watch *w, const struct watch_opts *opts)
 		pgconn_set_timeouts(w->pc, o.connect_timeout_ms, o.backoff_max_ms);
 	if (new_poll && w->state == W_RUNNING)
 		uv_timer_start(&w->poll_timer, on_poll_timer, o.poll_interval_ms, o.poll_interval_ms);
+	if (new_lease && uv_is_active((uv_handle_t *)&w->renew_timer))
+		uv_timer_start(&w->renew_timer, on_renew_timer, renew_interval(w), renew_interval(w));
 	if (new_timeout && w->session_up)
 		send_session(w);
 }
@@ -313,6 +329,11 @@ unsigned long long watch_acked_total(const struct watch *w)
 unsigned long long watch_released_total(const struct watch *w)
 {
 	return w->released_total;
+}
+
+unsigned long long watch_renewals(const struct watch *w)
+{
+	return w->renewals;
 }
 
 /* ---- queries ------------------------------------------------------------ */
@@ -518,6 +539,49 @@ static void claim(struct watch *w)
 	w->want_claim = false;
 }
 
+/* Leases of the keys still held (with the consumer, or waiting for their ack
+ * or release) are renewed while the watch runs or is stopped; a pass longer
+ * than the lease keeps its keys. A failed renewal is reported and tried again
+ * at the next tick, a third of a lease later. */
+static void on_renew(struct pgconn *pc, int status, const PGresult *res, void *ud)
+{
+	struct watch *w = ud;
+	long long n;
+	int r = status;
+
+	w->renewing = false;
+	if (status == S3G_EPGCONN || status == S3G_ECANCELLED || w->state >= W_CLOSED)
+		return;
+	if (r == 0)
+		r = pgq_parse_ack(res, &n);
+	if (r < 0) {
+		report_error(w, WATCH_OP_RENEW, r, res);
+		return;
+	}
+	w->renewals++;
+}
+
+static void on_renew_timer(uv_timer_t *t)
+{
+	struct watch *w = t->data;
+	struct pgq_query pq;
+	int r;
+
+	if ((w->state != W_RUNNING && w->state != W_STOPPED) || !w->items || !w->session_up ||
+	    w->renewing)
+		return;
+	r = pgq_renew_query(&pq, w->opts.lease_ms, w->who);
+	if (r == 0) {
+		r = pgconn_query(w->pc, pq.sql, pq.nparams, pq.values, on_renew, w);
+		pgq_query_free(&pq);
+	}
+	if (r < 0) {
+		report_error(w, WATCH_OP_RENEW, r, NULL);
+		return;
+	}
+	w->renewing = true;
+}
+
 /* A shallow batch (keys point into the items) for the query builders. */
 static void shallow_batch(const struct wquery *q, struct pgq_batch *b)
 {
@@ -707,10 +771,11 @@ static void final_close(struct watch *w)
 	if (w->state == W_CLOSED)
 		return;
 	w->state = W_CLOSED;
-	w->pending_closes = 4;
+	w->pending_closes = 5;
 	uv_close((uv_handle_t *)&w->poll_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&w->kick_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&w->close_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&w->renew_timer, on_handle_closed);
 	w->pc = NULL;
 	pgconn_close(pc, on_pc_closed, w);
 }

@@ -82,6 +82,7 @@ enum watch_op {
 	WATCH_OP_CLAIM,
 	WATCH_OP_ACK,
 	WATCH_OP_RELEASE,
+	WATCH_OP_RENEW,
 	WATCH_OP_MAX
 };
 const char *watch_op_name(enum watch_op op);
@@ -125,3 +126,4 @@ unsigned watch_held(const struct watch *w);
 unsigned long long watch_claimed_total(const struct watch *w);
 unsigned long long watch_acked_total(const struct watch *w);
 unsigned long long watch_released_total(const struct watch *w);
+unsigned long long watch_renewals(const struct watch *w);   /* renew queries that succeeded */

@@ -898,6 +898,25 @@ const struct schema_migration schema_migrations[] = {
 	"-- a bulk create leaves ~100,000 dead intents that a scan by integration reads until vacuum\n"
 	"CREATE INDEX grant_intents_integration_grantee_idx ON s3grant.grant_intents (integration_id, grantee_id);\n"
 	"CREATE INDEX users_principal_idx ON s3grant.users (principal) WHERE principal IS NOT NULL;\n" },
+	{ 7, "queue_renew",
+	"-- 0007_queue_renew: a claimant renews the leases of the keys it still holds.\n"
+	"--\n"
+	"-- A reconcile pass can outlast queue_lease (a large integration under\n"
+	"-- throttling); without renewal its keys became claimable by another\n"
+	"-- daemon mid-pass, and that daemon's claim was wasted work at best.\n"
+	"-- Renews every key leased to p_who, expired or not, as long as nobody\n"
+	"-- else has claimed it since. Returns the number of keys renewed.\n"
+	"CREATE FUNCTION s3grant.renew_changes(p_lease_ms int, p_who text)\n"
+	"RETURNS bigint LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	"\tn bigint;\n"
+	"BEGIN\n"
+	"\tUPDATE s3grant.change_queue\n"
+	"\t   SET locked_until = clock_timestamp() + p_lease_ms * interval '1 millisecond'\n"
+	"\t WHERE locked_by = p_who;\n"
+	"\tGET DIAGNOSTICS n = ROW_COUNT;\n"
+	"\tRETURN n;\n"
+	"END $$;\n" },
 };
 
-const int schema_migrations_count = 6;
+const int schema_migrations_count = 7;

@@ -165,6 +165,21 @@ int pgq_release_query(struct pgq_query *ret_q, const struct pgq_batch *b, const 
 	return 0;
 }
 
+int pgq_renew_query(struct pgq_query *ret_q, int lease_ms, const char *who)
+{
+	struct pgq_query q = { 0 };
+
+	if (lease_ms < 1 || !who || !who[0])
+		return S3G_EINVAL;
+	q.sql = "SELECT s3grant.renew_changes($1::int, $2::text)";
+	q.nparams = 2;
+	q.owned[0] = x_asprintf("%d", lease_ms);
+	q.values[0] = q.owned[0];
+	q.values[1] = who;
+	*ret_q = q;
+	return 0;
+}
+
 const char *pgq_session_sql(char *buf, size_t n, int timeout_ms)
 {
 	snprintf(buf, n, "SET statement_timeout = %d", timeout_ms < 0 ? 0 : timeout_ms);
@@ -283,21 +298,28 @@ int pgq_claim(PGconn *conn, int batch, int lease_ms, const char *who, int timeou
 	return r;
 }
 
+/* Run a query whose one value is a count (ack, renew); r: the builder's status. */
+static int run_count(PGconn *conn, struct pgq_query *q, int r, int timeout_ms, long long *ret_n,
+		     struct pgerr *err)
+{
+	PGresult *res = NULL;
+
+	if (r < 0)
+		return r;
+	r = run_tx(conn, q, timeout_ms, &res, err);
+	if (r == 0)
+		r = pgq_parse_ack(res, ret_n);
+	PQclear(res);
+	pgq_query_free(q);
+	return r;
+}
+
 int pgq_ack(PGconn *conn, const struct pgq_batch *b, const char *who, int timeout_ms,
 	    long long *ret_deleted, struct pgerr *err)
 {
 	struct pgq_query q;
-	PGresult *res = NULL;
-	int r = pgq_ack_query(&q, b, who);
 
-	if (r < 0)
-		return r;
-	r = run_tx(conn, &q, timeout_ms, &res, err);
-	if (r == 0)
-		r = pgq_parse_ack(res, ret_deleted);
-	PQclear(res);
-	pgq_query_free(&q);
-	return r;
+	return run_count(conn, &q, pgq_ack_query(&q, b, who), timeout_ms, ret_deleted, err);
 }
 
 int pgq_release(PGconn *conn, const struct pgq_batch *b, const char *who, int delay_ms,
@@ -313,6 +335,14 @@ int pgq_release(PGconn *conn, const struct pgq_batch *b, const char *who, int de
 	PQclear(res);
 	pgq_query_free(&q);
 	return r;
+}
+
+int pgq_renew(PGconn *conn, int lease_ms, const char *who, long long *ret_renewed,
+	      struct pgerr *err)
+{
+	struct pgq_query q;
+
+	return run_count(conn, &q, pgq_renew_query(&q, lease_ms, who), 0, ret_renewed, err);
 }
 
 static long long now_ms(void)

@@ -77,6 +77,9 @@ int pgq_ack_query(struct pgq_query *ret_q, const struct pgq_batch *b, const char
 /* Give items back; claimable again after delay_ms (0 = at once). */
 int pgq_release_query(struct pgq_query *ret_q, const struct pgq_batch *b, const char *who,
 		      int delay_ms) S3G_WUR;
+/* Renew the lease of every key who still holds (expired or not, while
+ * nobody else claimed it); the result parses with pgq_parse_ack (keys renewed). */
+int pgq_renew_query(struct pgq_query *ret_q, int lease_ms, const char *who) S3G_WUR;
 /* "SET statement_timeout = N" for a session; buf must hold 64 bytes. */
 const char *pgq_session_sql(char *buf, size_t n, int timeout_ms);
 
@@ -90,6 +93,8 @@ int pgq_ack(PGconn *conn, const struct pgq_batch *b, const char *who, int timeou
 	    long long *ret_deleted, struct pgerr *err) S3G_WUR;
 int pgq_release(PGconn *conn, const struct pgq_batch *b, const char *who, int delay_ms,
 		struct pgerr *err) S3G_WUR;
+int pgq_renew(PGconn *conn, int lease_ms, const char *who, long long *ret_renewed,
+	      struct pgerr *err) S3G_WUR;
 /* Wait up to timeout_ms for a notification on a connection that ran
  * PGQ_LISTEN_SQL (poll() on PQsocket). ret_iid: the payload (integration id).
  * S3G_ETIMEOUT when none came. */

@@ -1,4 +1,4 @@
-/* Change queue: triggers + NOTIFY, claim/ack/lease, coalescing, parallel claimants.
+/* Change queue: triggers + NOTIFY, claim/ack/lease/renew, coalescing, parallel claimants.
  * S3G_NEEDS: pg
  */
 #include <pthread.h>
@@ -147,6 +147,46 @@ static void test_expired_lease_reclaimed(void **state)
 	PQfinish(c);
 }
 
+static void test_renew_keeps_own_keys(void **state)
+{
+	PGconn *c = pgtest_connect(ci);
+	struct pgq_batch b = { 0 }, b2 = { 0 };
+	struct pgerr err;
+	long long n = -1;
+	char *v;
+
+	drain(c);
+	pgtest_exec(c, "UPDATE s3grant.data_sources SET prefix = 'r2' WHERE id = 1");
+	assert_int_equal(pgq_claim(c, 10, 60000, "slow", 5000, &b, &err), 0);
+	assert_int_equal(b.n, 1);
+	/* the lease runs out mid-pass (moved into the past, no sleeping); the
+	 * holder renews before anyone else claims */
+	pgtest_exec(c, "UPDATE s3grant.change_queue SET locked_until = clock_timestamp() - interval '1 second'");
+	assert_int_equal(pgq_renew(c, 60000, "slow", &n, &err), 0);
+	assert_int_equal(n, 1);
+	v = pgtest_value(c, "SELECT locked_until > clock_timestamp() + interval '50 seconds'"
+			    " FROM s3grant.change_queue WHERE locked_by = 'slow'");
+	assert_string_equal(v, "t");
+	x_free(v);
+	assert_int_equal(pgq_claim(c, 10, 60000, "other", 5000, &b2, &err), 0);
+	assert_int_equal(b2.n, 0);
+	/* a key somebody else claimed after an unrenewed expiry is not taken back */
+	pgtest_exec(c, "UPDATE s3grant.change_queue SET locked_until = clock_timestamp() - interval '1 second'");
+	assert_int_equal(pgq_claim(c, 10, 60000, "other", 5000, &b2, &err), 0);
+	assert_int_equal(b2.n, 1);
+	assert_int_equal(pgq_renew(c, 60000, "slow", &n, &err), 0);
+	assert_int_equal(n, 0);
+	v = pgtest_value(c, "SELECT locked_by FROM s3grant.change_queue");
+	assert_string_equal(v, "other");
+	x_free(v);
+	assert_int_equal(pgq_renew(c, 0, "slow", &n, &err), S3G_EINVAL);
+	assert_int_equal(pgq_ack(c, &b2, "other", 5000, &n, &err), 0);
+	assert_int_equal(n, 1);
+	pgq_batch_free(&b);
+	pgq_batch_free(&b2);
+	PQfinish(c);
+}
+
 static void test_release_and_statement_timeout(void **state)
 {
 	PGconn *c = pgtest_connect(ci), *locker = pgtest_connect(ci);
@@ -287,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_commit_wakes_listener),
 		cmocka_unit_test(test_coalescing_and_ack),
 		cmocka_unit_test(test_expired_lease_reclaimed),
+		cmocka_unit_test(test_renew_keeps_own_keys),
 		cmocka_unit_test(test_release_and_statement_timeout),
 		cmocka_unit_test(test_parallel_claimants_disjoint),
 	};

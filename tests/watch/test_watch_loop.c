@@ -1,6 +1,7 @@
 /* daemon/watch on a real loop against the shared Postgres: claim on NOTIFY,
  * an ack of a key that changed since its claim brings it back, max_held
- * pauses claiming, watch_close releases what the consumer still holds.
+ * pauses claiming, watch_close releases what the consumer still holds, held
+ * keys outlive their lease (renewed).
  * S3G_NEEDS: pg
  */
 #include <setjmp.h>
@@ -116,6 +117,8 @@ static bool queue_empty(struct ctx *c)
 static bool held3(struct ctx *c) { return c->nheld >= 3; }
 static bool held5(struct ctx *c) { return c->nheld >= 5; }
 
+static int lease_ms = 60000;
+
 static void start(struct ctx *c, int batch, unsigned max_held)
 {
 	static const struct watch_cbs cbs = {
@@ -126,7 +129,7 @@ static void start(struct ctx *c, int batch, unsigned max_held)
 	struct watch_opts o = {
 		.conninfo = ci,
 		.poll_interval_ms = 3600 * 1000,  /* only NOTIFY, catch-up and acks drive claims */
-		.lease_ms = 60000,
+		.lease_ms = lease_ms,
 		.batch = batch,
 		.statement_timeout_ms = 5000,
 		.max_held = max_held,
@@ -221,12 +224,47 @@ static void test_close_releases_held(void **state)
 	x_free(v);
 }
 
+static bool renewed5(struct ctx *c)
+{
+	return watch_renewals(c->w) >= 5;
+}
+
+static void test_held_keys_outlive_lease(void **state)
+{
+	struct ctx c;
+	char *v;
+
+	pgtest_exec(db, "DELETE FROM s3grant.change_queue");
+	lease_ms = 600;
+	start(&c, 10, 0);
+	lease_ms = 60000;
+	c.hold = true;
+	pgtest_exec(db, "INSERT INTO s3grant.data_sources (integration_id, prefix) VALUES (1, 'l1'), (1, 'l2'), (1, 'l3')");
+	run_until(&c, held3, 5000);
+	/* five renewals, one per 200 ms: past the end of the claim's own lease */
+	run_until(&c, renewed5, 5000);
+	v = pgtest_value(db, "SELECT count(*) FROM s3grant.claim_changes(10, 60000, 'other')");
+	assert_string_equal(v, "0");
+	x_free(v);
+	v = pgtest_value(db, "SELECT count(*) FROM s3grant.change_queue WHERE locked_until > clock_timestamp()");
+	assert_string_equal(v, "3");
+	x_free(v);
+	c.hold = false;
+	for (size_t i = 0; i < c.nheld; i++)
+		watch_ack(c.w, c.held[i]);
+	c.nheld = 0;
+	run_until(&c, queue_empty, 5000);
+	assert_int_equal(c.deleted, 3);
+	stop(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_changed_since_claim_comes_back),
 		cmocka_unit_test(test_max_held_pauses_claims),
 		cmocka_unit_test(test_close_releases_held),
+		cmocka_unit_test(test_held_keys_outlive_lease),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
