@@ -440,6 +440,9 @@ static struct http_easy *easy_get(struct http_engine *eng)
 	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* SigV4 for S3 signs the path as sent: no dot-segment removal (and no
+	 * per-request normalising pass). */
+	curl_easy_setopt(e->curl, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e->curl, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -126,6 +126,8 @@ class Handler(BaseHTTPRequestHandler):
             elif u.path == "/status":
                 self.send_body(int(q["code"]), b"<Error><Code>SlowDown</Code></Error>",
                                [("x-amz-retry-after", "1500")])
+            elif u.path.startswith("/raw/"):
+                self.send_body(200, self.path.encode())
             elif u.path == "/echo":
                 hdrs = "".join("%s: %s\n" % (k, v) for k, v in self.headers.items())
                 self.send_body(200, ("%s\n%s\n" % (self.command, hdrs)).encode() + body)
