@@ -15,6 +15,8 @@
 
 #define ERR_TEXT_MAX 1024
 #define HDR_BUF_MAX  (64u * 1024)
+#define STR_BUF_MAX  (64u * 1024)
+#define SPARE_BUF_MAX 4096           /* a recycled call keeps buffers up to this size */
 
 enum call_where {
 	CALL_NEW,       /* allocated, not yet placed */
@@ -33,12 +35,13 @@ struct aws_call {
 
 	const char *op;
 	enum aws_service svc;
-	char *method;
-	char *url;
-	char *sign_path;
-	char *query;
-	char *host;
-	char *region;
+	const char *method;              /* this and the next five: in strs */
+	const char *url;
+	const char *sign_path;
+	const char *query;               /* NULL when none */
+	const char *host;
+	const char *region;
+	struct buf strs;                 /* the call's strings, sized once by prepare */
 	const void *body;
 	size_t body_len;
 	void *owned_body;                /* body, when handed over */
@@ -97,6 +100,8 @@ struct aws_client {
 	struct aws_call *timer_head;     /* sorted by due */
 	struct aws_call *queue_head, *queue_tail;
 	struct aws_call *all;            /* live calls */
+	struct aws_call *spare;          /* finished calls kept for reuse (LIFO) */
+	unsigned nspare;                 /* at most max_in_flight */
 	unsigned active;                 /* calls holding a slot */
 	unsigned ncalls;                 /* all live calls */
 	int closing;
@@ -186,6 +191,14 @@ fail:
 
 static void client_release(struct aws_client *cl)
 {
+	struct aws_call *c;
+
+	while ((c = cl->spare)) {
+		cl->spare = c->next;
+		buf_free(&c->hdrs);
+		buf_free(&c->strs);
+		x_free(c);
+	}
 	endpoint_free(&cl->ep_s3control);
 	endpoint_free(&cl->ep_sts);
 	sigv4_signer_free(cl->signer);
@@ -310,16 +323,44 @@ static void call_free(struct aws_call *c)
 			memset(c->owned_body, 0, c->body_len);   /* may hold a web identity token */
 		x_free(c->owned_body);
 	}
-	x_free(c->method);
-	x_free(c->url);
-	x_free(c->sign_path);
-	x_free(c->query);
-	x_free(c->host);
-	x_free(c->region);
 	x_free(c->extra_store);
 	x_free(c->err_text);
+	/* Keep it for the next call (a steady stream of calls then allocates
+	 * neither the call nor its two buffers, and reuses warm memory). */
+	if (!cl->closing && cl->nspare < cl->max_in_flight && c->hdrs.cap <= SPARE_BUF_MAX &&
+	    c->strs.cap <= SPARE_BUF_MAX) {
+		c->next = cl->spare;
+		cl->spare = c;
+		cl->nspare++;
+		return;
+	}
 	buf_free(&c->hdrs);
+	buf_free(&c->strs);
 	x_free(c);
+}
+
+/* A zeroed call: a spare one (buffers emptied, capacity kept) or a new one. */
+static struct aws_call *call_alloc(struct aws_client *cl)
+{
+	struct aws_call *c = cl->spare;
+	struct buf hdrs, strs;
+
+	if (!c) {
+		c = x_calloc(1, sizeof(*c));
+		buf_init(&c->hdrs, HDR_BUF_MAX);
+		buf_init(&c->strs, STR_BUF_MAX);
+		return c;
+	}
+	cl->spare = c->next;
+	cl->nspare--;
+	hdrs = c->hdrs;
+	strs = c->strs;
+	memset(c, 0, sizeof(*c));
+	c->hdrs = hdrs;
+	c->strs = strs;
+	buf_reset(&c->hdrs);
+	buf_reset(&c->strs);
+	return c;
 }
 
 static void maybe_closed(struct aws_client *cl);
@@ -677,18 +718,19 @@ static void http_done(struct http_request *req, int status, const struct http_re
 
 /* ---- start ----------------------------------------------------------------- */
 
-/* a+b+c+d in one allocation (x_asprintf's two printf passes were visible
- * in the per-request profile). */
-static char *join4(const char *a, const char *b, const char *c, const char *d)
+/* a+b+c+d, NUL-terminated, appended to strs, whose room the caller
+ * reserved (so earlier strings never move). */
+static const char *strs_put(struct buf *strs, const char *a, const char *b, const char *c, const char *d)
 {
 	size_t la = strlen(a), lb = strlen(b), lc = strlen(c), ld = strlen(d);
-	char *s = x_malloc(la + lb + lc + ld + 1);
+	char *s = strs->data + strs->len;
 
 	memcpy(s, a, la);
 	memcpy(s + la, b, lb);
 	memcpy(s + la + lb, c, lc);
 	memcpy(s + la + lb + lc, d, ld);
 	s[la + lb + lc + ld] = '\0';
+	strs->len += la + lb + lc + ld + 1;
 	return s;
 }
 
@@ -698,6 +740,7 @@ static int prepare(struct aws_call *c, const struct aws_call_spec *sp)
 	struct endpoint s3ep = {0};
 	const struct endpoint *ep;
 	const char *path = sp->path && sp->path[0] ? sp->path : "/";
+	const char *method = sp->method ? sp->method : "GET", *query;
 	size_t extra_len = 0, off = 0;
 	int r = 0;
 
@@ -726,11 +769,20 @@ static int prepare(struct aws_call *c, const struct aws_call_spec *sp)
 	/* A bucket listing on a path-style endpoint is "/bucket", not "/bucket/". */
 	if (strcmp(path, "/") == 0 && ep->path_prefix[0])
 		path = "";
-	c->url = join4(ep->base_url, path, sp->query && sp->query[0] ? "?" : "", sp->query ? sp->query : "");
-	c->sign_path = join4(ep->path_prefix, path, "", "");
-	c->host = x_strdup(ep->host);
-	c->region = x_strdup(ep->region);
-	c->query = sp->query && sp->query[0] ? x_strdup(sp->query) : NULL;
+	query = sp->query ? sp->query : "";
+	/* Method, URL (with "?query"), signed path, host, region, query. */
+	if (buf_reserve(&c->strs, strlen(method) + strlen(ep->base_url) + 2 * strlen(path) + 2 * strlen(query) +
+				  strlen(ep->path_prefix) + strlen(ep->host) + strlen(ep->region) + 7) < 0) {
+		endpoint_free(&s3ep);
+		set_err(c, "%s: request line too long", c->op);
+		return S3G_EINVAL;
+	}
+	c->method = strs_put(&c->strs, method, "", "", "");
+	c->url = strs_put(&c->strs, ep->base_url, path, query[0] ? "?" : "", query);
+	c->sign_path = strs_put(&c->strs, ep->path_prefix, path, "", "");
+	c->host = strs_put(&c->strs, ep->host, "", "", "");
+	c->region = strs_put(&c->strs, ep->region, "", "", "");
+	c->query = query[0] ? strs_put(&c->strs, query, "", "", "") : NULL;
 	endpoint_free(&s3ep);
 
 	if (sp->n_headers > AWS_CALL_MAX_HEADERS)
@@ -771,13 +823,12 @@ static int prepare(struct aws_call *c, const struct aws_call_spec *sp)
 
 void aws_call_start(struct aws_client *cl, const struct aws_call_spec *sp)
 {
-	struct aws_call *c = x_calloc(1, sizeof(*c));
+	struct aws_call *c = call_alloc(cl);
 	int r;
 
 	c->cl = cl;
 	c->op = sp->op ? sp->op : "AWS";
 	c->svc = sp->service;
-	c->method = x_strdup(sp->method ? sp->method : "GET");
 	c->body = sp->body;
 	c->body_len = sp->body_len;
 	if (sp->body_owned)
@@ -788,7 +839,6 @@ void aws_call_start(struct aws_client *cl, const struct aws_call_spec *sp)
 	c->out = sp->out;
 	c->done = sp->done;
 	c->user = sp->user;
-	buf_init(&c->hdrs, HDR_BUF_MAX);
 	retry_state_init(&c->rs);
 	c->all_next = cl->all;
 	if (cl->all)
@@ -822,14 +872,12 @@ void aws_call_fail(struct aws_client *cl, const char *op, int status, const char
 {
 	struct aws_call_spec sp = {.op = op, .service = AWS_SERVICE_STS, .method = "GET", .flags = AWS_CALL_UNSIGNED,
 				   .done = done, .user = user};
-	struct aws_call *c = x_calloc(1, sizeof(*c));
+	struct aws_call *c = call_alloc(cl);
 
 	c->cl = cl;
 	c->op = op ? op : "AWS";
-	c->method = x_strdup("GET");
 	c->done = sp.done;
 	c->user = sp.user;
-	buf_init(&c->hdrs, HDR_BUF_MAX);
 	retry_state_init(&c->rs);
 	c->all_next = cl->all;
 	if (cl->all)
