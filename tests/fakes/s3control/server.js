@@ -487,27 +487,29 @@ function httpDate(ms) {
 	return dateCacheStr;
 }
 
-function baseHeaders(ctx) {
-	return {
-		'x-amz-request-id': ctx.rid,
-		'x-amz-id-2': ctx.hostId,
-		'Date': httpDate(nowMs()),
-	};
+/* An answer's headers: a flat [name, value, ...] list (what writeHead walks
+ * fastest), or an object when extra headers (Allow, x-amz-retry-after) may
+ * replace one of the usual ones. */
+function answerHeaders(ctx, length, extra) {
+	const date = httpDate(nowMs());
+	if (extra) {
+		const h = { 'x-amz-request-id': ctx.rid, 'x-amz-id-2': ctx.hostId, 'Date': date };
+		if (length)
+			h['Content-Type'] = 'application/xml';
+		h['Content-Length'] = length;
+		return Object.assign(h, extra);
+	}
+	if (length)
+		return ['x-amz-request-id', ctx.rid, 'x-amz-id-2', ctx.hostId, 'Date', date,
+			'Content-Type', 'application/xml', 'Content-Length', length];
+	return ['x-amz-request-id', ctx.rid, 'x-amz-id-2', ctx.hostId, 'Date', date, 'Content-Length', 0];
 }
 
 function send(ctx, status, body, extraHeaders) {
 	const res = ctx.res;
 	if (res.destroyed || res.writableEnded)
 		return;
-	const h = baseHeaders(ctx);
-	if (body) {
-		h['Content-Type'] = 'application/xml';
-		h['Content-Length'] = Buffer.byteLength(body);
-	} else {
-		h['Content-Length'] = 0;
-	}
-	if (extraHeaders)
-		Object.assign(h, extraHeaders);
+	const h = answerHeaders(ctx, body ? Buffer.byteLength(body) : 0, extraHeaders);
 	res.writeHead(status, h);
 	res.end(body || undefined);
 	count(ctx, status, null);
@@ -530,11 +532,7 @@ function sendError(ctx, e) {
 	const body = '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error>' +
 		`<Code>${e.code}</Code><Message>${xmlEsc(e.message)}</Message>${extra}</Error>` +
 		`<RequestId>${ctx.rid}</RequestId><HostId>${ctx.hostId}</HostId></ErrorResponse>`;
-	const h = baseHeaders(ctx);
-	h['Content-Type'] = 'application/xml';
-	h['Content-Length'] = Buffer.byteLength(body);
-	if (e.headers)
-		Object.assign(h, e.headers);
+	const h = answerHeaders(ctx, Buffer.byteLength(body), e.headers);
 	res.writeHead(e.status, h);
 	res.end(body);
 	count(ctx, e.status, e.code);
@@ -599,33 +597,53 @@ function grantXml(g) {
 const MUTATING = new Set(['CreateAccessGrantsInstance', 'DeleteAccessGrantsInstance',
 	'CreateAccessGrantsLocation', 'DeleteAccessGrantsLocation', 'CreateAccessGrant', 'DeleteAccessGrant']);
 
+/* Path after /v20180820/accessgrantsinstance -> method -> operation. */
+const ROUTES = new Map([
+	['', { POST: 'CreateAccessGrantsInstance', GET: 'GetAccessGrantsInstance', DELETE: 'DeleteAccessGrantsInstance' }],
+	['s', { GET: 'ListAccessGrantsInstances' }],
+	['/prefix', { GET: 'GetAccessGrantsInstanceForPrefix' }],
+	['/location', { POST: 'CreateAccessGrantsLocation' }],
+	['/locations', { GET: 'ListAccessGrantsLocations' }],
+	['/grant', { POST: 'CreateAccessGrant' }],
+	['/grants', { GET: 'ListAccessGrants' }],
+]);
+const LOCATION_ROUTE = { GET: 'GetAccessGrantsLocation', DELETE: 'DeleteAccessGrantsLocation' };
+const GRANT_ROUTE = { GET: 'GetAccessGrant', DELETE: 'DeleteAccessGrant' };
+
+/* {op} for a known operation, {op: null, allowed} for a known path and another
+ * method, plus id for the location and grant paths; null for an unknown path.
+ * Every answer is a new object (callers may add to it). */
 function route(method, p) {
 	if (!p.startsWith('/v20180820/accessgrantsinstance'))
 		return null;
 	const r = p.slice(31);
-	const by = (m) => (m[method] ? { op: m[method] } : { op: null, allowed: Object.keys(m) });
-	switch (r) {
-	case '': return by({ POST: 'CreateAccessGrantsInstance', GET: 'GetAccessGrantsInstance', DELETE: 'DeleteAccessGrantsInstance' });
-	case 's': return by({ GET: 'ListAccessGrantsInstances' });
-	case '/prefix': return by({ GET: 'GetAccessGrantsInstanceForPrefix' });
-	case '/location': return by({ POST: 'CreateAccessGrantsLocation' });
-	case '/locations': return by({ GET: 'ListAccessGrantsLocations' });
-	case '/grant': return by({ POST: 'CreateAccessGrant' });
-	case '/grants': return by({ GET: 'ListAccessGrants' });
-	}
-	let m = /^\/(location|grant)\/([^/]+)$/.exec(r);
-	if (!m)
-		return null;
+	let m = ROUTES.get(r);
 	let id;
-	try {
-		id = decodeURIComponent(m[2]);
-	} catch (e) {
-		return null;
+	if (m === undefined) {
+		let raw;
+		if (r.startsWith('/grant/')) {
+			m = GRANT_ROUTE;
+			raw = r.slice(7);
+		} else if (r.startsWith('/location/')) {
+			m = LOCATION_ROUTE;
+			raw = r.slice(10);
+		} else {
+			return null;
+		}
+		if (raw === '' || raw.indexOf('/') >= 0)
+			return null;
+		if (raw.indexOf('%') < 0) {
+			id = raw;
+		} else {
+			try {
+				id = decodeURIComponent(raw);
+			} catch (e) {
+				return null;
+			}
+		}
 	}
-	const rt = m[1] === 'location' ?
-		by({ GET: 'GetAccessGrantsLocation', DELETE: 'DeleteAccessGrantsLocation' }) :
-		by({ GET: 'GetAccessGrant', DELETE: 'DeleteAccessGrant' });
-	rt.id = id;
+	const op = m[method];
+	const rt = op ? { op, allowed: undefined, id } : { op: null, allowed: Object.keys(m), id };
 	return rt;
 }
 
@@ -711,9 +729,25 @@ function canonKey(ctx, signedHeaders, list, h, sha) {
 	return k;
 }
 
-/* x-amz-date -> its time in ms (every request of a second shares it). */
-let amzDateStr = '';
+/* The last x-amz-date that matched DATE_RE and its time in ms (every request of a
+ * second shares it). */
+let amzDateStr = null;
 let amzDateMs = 0;
+
+/* Credential ("akid/yyyymmdd/region/service/aws4_request") -> its parts; a client
+ * sends one a day. Callers only read the arrays. */
+const credentials = new Map();
+
+function credentialParts(credential) {
+	let parts = credentials.get(credential);
+	if (parts === undefined) {
+		parts = credential.split('/');
+		if (credentials.size >= 256)
+			credentials.clear();
+		credentials.set(credential, parts);
+	}
+	return parts;
+}
 
 const AUTH_RE = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/;
 const DATE_RE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
@@ -763,7 +797,7 @@ function verify(ctx) {
 	const m = AUTH_RE.exec(auth);
 	if (!m)
 		return malformed('it must be AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...');
-	const cred = m[1].split('/');
+	const cred = credentialParts(m[1]);
 	if (cred.length !== 5 || cred[4] !== 'aws4_request')
 		return malformed('the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".');
 	const [ak, sdate, region, service] = cred;
@@ -774,15 +808,15 @@ function verify(ctx) {
 			`The authorization header is malformed; the region '${region}' is wrong; expecting '${knobs.region}'`,
 			[['Region', knobs.region]]);
 	const amzDate = h['x-amz-date'];
-	const dm = amzDate ? DATE_RE.exec(amzDate) : null;
-	if (!dm)
-		return new ApiError(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
-	if (amzDate.slice(0, 8) !== sdate)
-		return malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
 	if (amzDate !== amzDateStr) {
+		const dm = amzDate ? DATE_RE.exec(amzDate) : null;
+		if (!dm)
+			return new ApiError(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
 		amzDateMs = Date.UTC(+dm[1], +dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]);
 		amzDateStr = amzDate;
 	}
+	if (amzDate.slice(0, 8) !== sdate)
+		return malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
 	const signingMs = amzDateMs;
 	const server = nowMs();
 	if (Math.abs(signingMs - server) > knobs.max_skew_ms)
@@ -992,6 +1026,8 @@ function parseTags(root) {
 	return tags;
 }
 
+const PERMISSIONS = new Set(['READ', 'WRITE', 'READWRITE']);
+const GRANTEE_TYPES = new Set(['IAM', 'DIRECTORY_USER', 'DIRECTORY_GROUP']);
 const ROLE_RE = /^arn:[^:]+:iam::\d{12}:role\/.+$/;
 const IAM_PRINCIPAL_RE = /^arn:[^:]+:iam::\d{12}:(role|user)\/.+$/;
 const APP_RE = /^arn:[^:]+:sso::\d{12}:application\/.+$/;
@@ -1204,9 +1240,9 @@ const ops = {
 		};
 		if (!locId || !gr || !gtype || !gid || !perm)
 			throw bad('AccessGrantsLocationId, Grantee and Permission are required');
-		if (!['READ', 'WRITE', 'READWRITE'].includes(perm))
+		if (!PERMISSIONS.has(perm))
 			throw bad(`Invalid Permission: ${perm}`);
-		if (!['IAM', 'DIRECTORY_USER', 'DIRECTORY_GROUP'].includes(gtype))
+		if (!GRANTEE_TYPES.has(gtype))
 			throw bad(`Invalid GranteeType: ${gtype}`);
 		if (gtype === 'IAM' && !IAM_PRINCIPAL_RE.test(gid))
 			throw bad('Invalid Grantee in the request');
@@ -1263,9 +1299,9 @@ const ops = {
 			gtype: one(q, 'granteetype'), gid: one(q, 'granteeidentifier'), perm: one(q, 'permission'),
 			scope: one(q, 'grantscope'), app: one(q, 'application_arn'),
 		};
-		if (f.perm !== undefined && !['READ', 'WRITE', 'READWRITE'].includes(f.perm))
+		if (f.perm !== undefined && !PERMISSIONS.has(f.perm))
 			throw bad(`Invalid permission: ${f.perm}`);
-		if (f.gtype !== undefined && !['IAM', 'DIRECTORY_USER', 'DIRECTORY_GROUP'].includes(f.gtype))
+		if (f.gtype !== undefined && !GRANTEE_TYPES.has(f.gtype))
 			throw bad(`Invalid granteetype: ${f.gtype}`);
 		const fkey = [f.gtype, f.gid, f.perm, f.scope, f.app].map((x) => x === undefined ? '' : x).join('|');
 		const now = nowMs();
@@ -1616,9 +1652,12 @@ function onRequest(req, res) {
 		stats.resident_ms += performance.now() - t0;
 	});
 	const rid = (++ridCounter >>> 0).toString(16).toUpperCase().padStart(16, '0');
+	/* every field the request path sets is here from the start: one object shape */
 	const ctx = {
-		req, res, rid, hostId: Buffer.from(rid + 's3g-fake').toString('base64'),
+		req, res, rid, hostId: btoa(rid + 's3g-fake'),
 		rawPath, rawQuery, tls: !!req.socket.encrypted, body: null, op: null, t0,
+		id: undefined, query: null, region: null, callerAccount: null, account: null,
+		bodySha256: null, logInfo: null,
 	};
 	const chunks = [];
 	let size = 0;
