@@ -8,8 +8,10 @@
  *  - Verifies every API request's SigV4 signature with an independent signer
  *    (@smithy/signature-v4, S3 flavour: uriEscapePath false, applyChecksum false,
  *    service "s3"), re-signing with the request's own x-amz-date and exactly its
- *    SignedHeaders list from the signer's canonical-request, string-to-sign and
- *    signing-key functions (keys cached per key/day/region). Also checks
+ *    SignedHeaders list: the canonical request and the signing key come from the
+ *    signer (keys cached per key/day/region; the canonical request of a body-less
+ *    request cached by its exact inputs), the string to sign is its four fixed
+ *    lines, and the HMAC is computed for every request. Also checks
  *    clock skew, x-amz-content-sha256 against the body, the checksum header that
  *    httpChecksumRequired operations carry (Content-MD5 or x-amz-checksum-*), and
  *    x-amz-account-id (and the host's account prefix when there is one).
