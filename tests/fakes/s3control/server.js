@@ -348,8 +348,11 @@ function xmlFail() {
 }
 
 function xmlSkipWs() {
-	while (xi < xn && isWs(xs.charCodeAt(xi)))
-		xi++;
+	const s = xs;
+	let i = xi;
+	while (i < xn && isWs(s.charCodeAt(i)))
+		i++;
+	xi = i;
 }
 
 function xmlSkipMisc() {
@@ -371,10 +374,13 @@ function xmlSkipMisc() {
 
 /* Reads a (possibly prefixed) name at xi; returns where it started. */
 function xmlName() {
+	const s = xs;
 	const st = xi;
-	while (xi < xn && !isNameEnd(xs.charCodeAt(xi)))
-		xi++;
-	if (xi === st) xmlFail();
+	let i = st;
+	while (i < xn && !isNameEnd(s.charCodeAt(i)))
+		i++;
+	if (i === st) xmlFail();
+	xi = i;
 	return st;
 }
 
