@@ -8,8 +8,10 @@
  *  - Verifies every API request's SigV4 signature with an independent signer
  *    (@smithy/signature-v4, S3 flavour: uriEscapePath false, applyChecksum false,
  *    service "s3"), re-signing with the request's own x-amz-date and exactly its
- *    SignedHeaders list from the signer's canonical-request, string-to-sign and
- *    signing-key functions (keys cached per key/day/region). Also checks
+ *    SignedHeaders list: the canonical request and the signing key come from the
+ *    signer (keys cached per key/day/region; the canonical request of a body-less
+ *    request cached by its exact inputs), the string to sign is its four fixed
+ *    lines, and the HMAC is computed for every request. Also checks
  *    clock skew, x-amz-content-sha256 against the body, the checksum header that
  *    httpChecksumRequired operations carry (Content-MD5 or x-amz-checksum-*), and
  *    x-amz-account-id (and the host's account prefix when there is one).
@@ -334,95 +336,124 @@ function isNameEnd(c) {
 }
 
 /* Minimal, strict-enough XML parser for request bodies: elements, text, entities,
- * CDATA, comments, processing instructions. Throws on malformed input. */
-function parseXml(s) {
-	let i = 0;
-	const n = s.length;
-	if (s.charCodeAt(0) === 0xfeff)
-		i = 1;
-	function fail() { throw new Error('malformed XML'); }
-	function skipMisc() {
-		for (;;) {
-			while (i < n && isWs(s.charCodeAt(i)))
-				i++;
-			if (s.startsWith('<?', i)) {
-				const e = s.indexOf('?>', i);
-				if (e < 0) fail();
-				i = e + 2;
-			} else if (s.startsWith('<!--', i)) {
-				const e = s.indexOf('-->', i);
-				if (e < 0) fail();
-				i = e + 3;
-			} else {
-				return;
-			}
-		}
-	}
-	function readName() {
-		const st = i;
-		while (i < n && !isNameEnd(s.charCodeAt(i)))
-			i++;
-		if (i === st) fail();
-		const raw = s.slice(st, i);
-		const c = raw.indexOf(':');
-		return { raw, name: c < 0 ? raw : raw.slice(c + 1) };
-	}
-	function element(depth) {
-		if (depth > 32 || s[i] !== '<') fail();
+ * CDATA, comments, processing instructions. Throws on malformed input. One document
+ * at a time: the parser's position lives in these three variables (no closures or
+ * position objects per parse). */
+let xs = '';
+let xi = 0;
+let xn = 0;
+
+function xmlFail() {
+	throw new Error('malformed XML');
+}
+
+function xmlSkipWs() {
+	const s = xs;
+	let i = xi;
+	while (i < xn && isWs(s.charCodeAt(i)))
 		i++;
-		const { raw, name } = readName();
-		for (;;) {	/* attributes */
-			while (i < n && isWs(s.charCodeAt(i)))
-				i++;
-			if (i >= n) fail();
-			if (s[i] === '>') { i++; break; }
-			if (s.startsWith('/>', i)) { i += 2; return { name, kids: [], text: '' }; }
-			readName();
-			if (s[i] !== '=') fail();
-			i++;
-			const q = s[i];
-			if (q !== '"' && q !== "'") fail();
-			const e = s.indexOf(q, i + 1);
-			if (e < 0) fail();
-			i = e + 1;
-		}
-		const el = { name, kids: [], text: '' };
-		for (;;) {
-			const lt = s.indexOf('<', i);
-			if (lt < 0) fail();
-			el.text += xmlDecode(s.slice(i, lt));
-			i = lt;
-			if (s.startsWith('</', i)) {
-				i += 2;
-				const end = readName();
-				while (i < n && isWs(s.charCodeAt(i)))
-					i++;
-				if (end.raw !== raw || s[i] !== '>') fail();
-				i++;
-				return el;
-			} else if (s.startsWith('<!--', i)) {
-				const e = s.indexOf('-->', i);
-				if (e < 0) fail();
-				i = e + 3;
-			} else if (s.startsWith('<![CDATA[', i)) {
-				const e = s.indexOf(']]>', i);
-				if (e < 0) fail();
-				el.text += s.slice(i + 9, e);
-				i = e + 3;
-			} else if (s.startsWith('<?', i)) {
-				const e = s.indexOf('?>', i);
-				if (e < 0) fail();
-				i = e + 2;
-			} else {
-				el.kids.push(element(depth + 1));
-			}
+	xi = i;
+}
+
+function xmlSkipMisc() {
+	for (;;) {
+		xmlSkipWs();
+		if (xs.startsWith('<?', xi)) {
+			const e = xs.indexOf('?>', xi);
+			if (e < 0) xmlFail();
+			xi = e + 2;
+		} else if (xs.startsWith('<!--', xi)) {
+			const e = xs.indexOf('-->', xi);
+			if (e < 0) xmlFail();
+			xi = e + 3;
+		} else {
+			return;
 		}
 	}
-	skipMisc();
-	const root = element(0);
-	skipMisc();
-	if (i !== n) fail();
-	return root;
+}
+
+/* Reads a (possibly prefixed) name at xi; returns where it started. */
+function xmlName() {
+	const s = xs;
+	const st = xi;
+	let i = st;
+	while (i < xn && !isNameEnd(s.charCodeAt(i)))
+		i++;
+	if (i === st) xmlFail();
+	xi = i;
+	return st;
+}
+
+function xmlElement(depth) {
+	if (depth > 32 || xs.charCodeAt(xi) !== 60 /* < */) xmlFail();
+	xi++;
+	const st = xmlName();
+	const raw = xs.slice(st, xi);
+	const c = raw.indexOf(':');
+	const name = c < 0 ? raw : raw.slice(c + 1);
+	for (;;) {	/* attributes */
+		xmlSkipWs();
+		if (xi >= xn) xmlFail();
+		const ch = xs.charCodeAt(xi);
+		if (ch === 62 /* > */) { xi++; break; }
+		if (ch === 47 /* / */ && xs.charCodeAt(xi + 1) === 62) { xi += 2; return { name, kids: [], text: '' }; }
+		xmlName();
+		if (xs.charCodeAt(xi) !== 61 /* = */) xmlFail();
+		xi++;
+		const q = xs.charCodeAt(xi);
+		if (q !== 34 /* " */ && q !== 39 /* ' */) xmlFail();
+		const e = xs.indexOf(q === 34 ? '"' : "'", xi + 1);
+		if (e < 0) xmlFail();
+		xi = e + 1;
+	}
+	const el = { name, kids: [], text: '' };
+	for (;;) {
+		const lt = xs.indexOf('<', xi);
+		if (lt < 0) xmlFail();
+		if (lt > xi)
+			el.text += xmlDecode(xs.slice(xi, lt));
+		xi = lt;
+		const next = xs.charCodeAt(xi + 1);
+		if (next === 47 /* / */) {
+			xi += 2;
+			const est = xmlName();
+			const endLen = xi - est;
+			xmlSkipWs();
+			if (endLen !== raw.length || !xs.startsWith(raw, est) || xs.charCodeAt(xi) !== 62) xmlFail();
+			xi++;
+			return el;
+		} else if (next === 33 /* ! */ && xs.startsWith('<!--', xi)) {
+			const e = xs.indexOf('-->', xi);
+			if (e < 0) xmlFail();
+			xi = e + 3;
+		} else if (next === 33 && xs.startsWith('<![CDATA[', xi)) {
+			const e = xs.indexOf(']]>', xi);
+			if (e < 0) xmlFail();
+			el.text += xs.slice(xi + 9, e);
+			xi = e + 3;
+		} else if (next === 63 /* ? */) {
+			const e = xs.indexOf('?>', xi);
+			if (e < 0) xmlFail();
+			xi = e + 2;
+		} else {
+			el.kids.push(xmlElement(depth + 1));
+		}
+	}
+}
+
+function parseXml(s) {
+	xs = s;
+	xn = s.length;
+	xi = s.charCodeAt(0) === 0xfeff ? 1 : 0;
+	try {
+		xmlSkipMisc();
+		const root = xmlElement(0);
+		xmlSkipMisc();
+		if (xi !== xn) xmlFail();
+		return root;
+	} finally {
+		xs = '';
+	}
 }
 
 function kid(el, name) {
@@ -464,27 +495,29 @@ function httpDate(ms) {
 	return dateCacheStr;
 }
 
-function baseHeaders(ctx) {
-	return {
-		'x-amz-request-id': ctx.rid,
-		'x-amz-id-2': ctx.hostId,
-		'Date': httpDate(nowMs()),
-	};
+/* An answer's headers: a flat [name, value, ...] list (what writeHead walks
+ * fastest), or an object when extra headers (Allow, x-amz-retry-after) may
+ * replace one of the usual ones. */
+function answerHeaders(ctx, length, extra) {
+	const date = httpDate(nowMs());
+	if (extra) {
+		const h = { 'x-amz-request-id': ctx.rid, 'x-amz-id-2': ctx.hostId, 'Date': date };
+		if (length)
+			h['Content-Type'] = 'application/xml';
+		h['Content-Length'] = length;
+		return Object.assign(h, extra);
+	}
+	if (length)
+		return ['x-amz-request-id', ctx.rid, 'x-amz-id-2', ctx.hostId, 'Date', date,
+			'Content-Type', 'application/xml', 'Content-Length', length];
+	return ['x-amz-request-id', ctx.rid, 'x-amz-id-2', ctx.hostId, 'Date', date, 'Content-Length', 0];
 }
 
 function send(ctx, status, body, extraHeaders) {
 	const res = ctx.res;
 	if (res.destroyed || res.writableEnded)
 		return;
-	const h = baseHeaders(ctx);
-	if (body) {
-		h['Content-Type'] = 'application/xml';
-		h['Content-Length'] = Buffer.byteLength(body);
-	} else {
-		h['Content-Length'] = 0;
-	}
-	if (extraHeaders)
-		Object.assign(h, extraHeaders);
+	const h = answerHeaders(ctx, body ? Buffer.byteLength(body) : 0, extraHeaders);
 	res.writeHead(status, h);
 	res.end(body || undefined);
 	count(ctx, status, null);
@@ -507,11 +540,7 @@ function sendError(ctx, e) {
 	const body = '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error>' +
 		`<Code>${e.code}</Code><Message>${xmlEsc(e.message)}</Message>${extra}</Error>` +
 		`<RequestId>${ctx.rid}</RequestId><HostId>${ctx.hostId}</HostId></ErrorResponse>`;
-	const h = baseHeaders(ctx);
-	h['Content-Type'] = 'application/xml';
-	h['Content-Length'] = Buffer.byteLength(body);
-	if (e.headers)
-		Object.assign(h, e.headers);
+	const h = answerHeaders(ctx, Buffer.byteLength(body), e.headers);
 	res.writeHead(e.status, h);
 	res.end(body);
 	count(ctx, e.status, e.code);
@@ -576,33 +605,53 @@ function grantXml(g) {
 const MUTATING = new Set(['CreateAccessGrantsInstance', 'DeleteAccessGrantsInstance',
 	'CreateAccessGrantsLocation', 'DeleteAccessGrantsLocation', 'CreateAccessGrant', 'DeleteAccessGrant']);
 
+/* Path after /v20180820/accessgrantsinstance -> method -> operation. */
+const ROUTES = new Map([
+	['', { POST: 'CreateAccessGrantsInstance', GET: 'GetAccessGrantsInstance', DELETE: 'DeleteAccessGrantsInstance' }],
+	['s', { GET: 'ListAccessGrantsInstances' }],
+	['/prefix', { GET: 'GetAccessGrantsInstanceForPrefix' }],
+	['/location', { POST: 'CreateAccessGrantsLocation' }],
+	['/locations', { GET: 'ListAccessGrantsLocations' }],
+	['/grant', { POST: 'CreateAccessGrant' }],
+	['/grants', { GET: 'ListAccessGrants' }],
+]);
+const LOCATION_ROUTE = { GET: 'GetAccessGrantsLocation', DELETE: 'DeleteAccessGrantsLocation' };
+const GRANT_ROUTE = { GET: 'GetAccessGrant', DELETE: 'DeleteAccessGrant' };
+
+/* {op} for a known operation, {op: null, allowed} for a known path and another
+ * method, plus id for the location and grant paths; null for an unknown path.
+ * Every answer is a new object (callers may add to it). */
 function route(method, p) {
 	if (!p.startsWith('/v20180820/accessgrantsinstance'))
 		return null;
 	const r = p.slice(31);
-	const by = (m) => (m[method] ? { op: m[method] } : { op: null, allowed: Object.keys(m) });
-	switch (r) {
-	case '': return by({ POST: 'CreateAccessGrantsInstance', GET: 'GetAccessGrantsInstance', DELETE: 'DeleteAccessGrantsInstance' });
-	case 's': return by({ GET: 'ListAccessGrantsInstances' });
-	case '/prefix': return by({ GET: 'GetAccessGrantsInstanceForPrefix' });
-	case '/location': return by({ POST: 'CreateAccessGrantsLocation' });
-	case '/locations': return by({ GET: 'ListAccessGrantsLocations' });
-	case '/grant': return by({ POST: 'CreateAccessGrant' });
-	case '/grants': return by({ GET: 'ListAccessGrants' });
-	}
-	let m = /^\/(location|grant)\/([^/]+)$/.exec(r);
-	if (!m)
-		return null;
+	let m = ROUTES.get(r);
 	let id;
-	try {
-		id = decodeURIComponent(m[2]);
-	} catch (e) {
-		return null;
+	if (m === undefined) {
+		let raw;
+		if (r.startsWith('/grant/')) {
+			m = GRANT_ROUTE;
+			raw = r.slice(7);
+		} else if (r.startsWith('/location/')) {
+			m = LOCATION_ROUTE;
+			raw = r.slice(10);
+		} else {
+			return null;
+		}
+		if (raw === '' || raw.indexOf('/') >= 0)
+			return null;
+		if (raw.indexOf('%') < 0) {
+			id = raw;
+		} else {
+			try {
+				id = decodeURIComponent(raw);
+			} catch (e) {
+				return null;
+			}
+		}
 	}
-	const rt = m[1] === 'location' ?
-		by({ GET: 'GetAccessGrantsLocation', DELETE: 'DeleteAccessGrantsLocation' }) :
-		by({ GET: 'GetAccessGrant', DELETE: 'DeleteAccessGrant' });
-	rt.id = id;
+	const op = m[method];
+	const rt = op ? { op, allowed: undefined, id } : { op: null, allowed: Object.keys(m), id };
 	return rt;
 }
 
@@ -634,18 +683,119 @@ const signer = new SignatureV4({
 	uriEscapePath: false, applyChecksum: false,
 });
 
-/* Derived signing keys, "akid/yyyymmdd/region" -> Buffer; cleared when credentials
+/* Derived signing keys by the Authorization header's whole Credential
+ * ("akid/yyyymmdd/region/s3/aws4_request") -> hmacKey(); cleared when credentials
  * change. Bounded: a flood of distinct scopes just empties it. The signer derives
  * them (asynchronously) on a miss; a hit costs one Map lookup, so the usual request
  * is verified without leaving the current tick. */
 const signingKeys = new Map();
 
-async function deriveSigningKey(ak, c, region, sdate) {
-	const key = Buffer.from(await signer.getSigningKey({ accessKeyId: ak, secretAccessKey: c.secret },
-		region, sdate, 's3'));
+async function deriveSigningKey(credential, ak, c, region, sdate) {
+	const key = hmacKey(Buffer.from(await signer.getSigningKey(
+		{ accessKeyId: ak, secretAccessKey: c.secret }, region, sdate, 's3')));
 	if (signingKeys.size >= 4096)
 		signingKeys.clear();
-	signingKeys.set(ak + '/' + sdate + '/' + region, key);
+	signingKeys.set(credential, key);
+}
+
+/* HMAC-SHA256 (RFC 2104) as two one-shot SHA-256 digests over the key's padded
+ * blocks: SHA256((K ^ opad) || SHA256((K ^ ipad) || message)). Node's createHmac
+ * builds a Hmac object and an OpenSSL MAC context per call, which made it the
+ * largest single cost of a request in the fake (about 15 us of a create's 105 us
+ * with 64 requests in flight); crypto.hash (Node >= 20.12) looks its digest up
+ * once and keeps it.
+ * Every key is checked against createHmac once when it is made; without
+ * crypto.hash, or for a message longer than the scratch buffer, createHmac does
+ * the work. */
+const HMAC_BLOCK = 64;
+const hmacInner = Buffer.alloc(HMAC_BLOCK + 2048);	/* K ^ ipad, then the message */
+const hmacOuter = Buffer.alloc(HMAC_BLOCK + 32);	/* K ^ opad, then the inner digest */
+
+function hmacKey(raw) {
+	const key = { raw, ipad: null, opad: null };
+	if (!crypto.hash || raw.length > HMAC_BLOCK)
+		return key;
+	key.ipad = Buffer.alloc(HMAC_BLOCK, 0x36);
+	key.opad = Buffer.alloc(HMAC_BLOCK, 0x5c);
+	for (let i = 0; i < raw.length; i++) {
+		key.ipad[i] ^= raw[i];
+		key.opad[i] ^= raw[i];
+	}
+	const probe = 'AWS4-HMAC-SHA256\nself-check \u00e9';
+	if (hmacHex(key, probe) !== crypto.createHmac('sha256', raw).update(probe).digest('hex'))
+		throw new Error('HMAC-SHA256 from crypto.hash disagrees with crypto.createHmac');
+	return key;
+}
+
+/* hex HMAC-SHA256 of a string (UTF-8) under a hmacKey() */
+function hmacHex(key, msg) {
+	if (key.ipad === null || msg.length * 3 > hmacInner.length - HMAC_BLOCK)
+		return crypto.createHmac('sha256', key.raw).update(msg).digest('hex');
+	key.ipad.copy(hmacInner, 0);
+	const n = hmacInner.write(msg, HMAC_BLOCK, 'utf8');
+	const inner = crypto.hash('sha256', hmacInner.subarray(0, HMAC_BLOCK + n), 'buffer');
+	key.opad.copy(hmacOuter, 0);
+	inner.copy(hmacOuter, HMAC_BLOCK);
+	return crypto.hash('sha256', hmacOuter, 'hex');
+}
+
+/* SignedHeaders value -> {list, set}: clients send the same few lists. */
+const signedLists = new Map();
+
+function signedListOf(value) {
+	let sl = signedLists.get(value);
+	if (sl === undefined) {
+		const list = value.split(';');
+		sl = { list, set: new Set(list) };
+		if (signedLists.size >= 256)
+			signedLists.clear();
+		signedLists.set(value, sl);
+	}
+	return sl;
+}
+
+/* The canonical request the signer made for a body-less request (GET, DELETE),
+ * with its SHA-256 and header list, by everything the signer reads from it
+ * (method, path, query, each signed header's value, payload hash), each part
+ * length-prefixed so no two inputs share a key. The same GET is repeated within
+ * one x-amz-date second; a request with a body (always a new hash) is not
+ * cached. The signature itself is recomputed (HMAC) for every request. */
+const canonCache = new Map();
+
+function canonKey(ctx, signedHeaders, list, h, sha) {
+	let k = ctx.req.method.length + ':' + ctx.req.method + ctx.rawPath.length + ':' + ctx.rawPath +
+		ctx.rawQuery.length + ':' + ctx.rawQuery + signedHeaders.length + ':' + signedHeaders + sha.length + ':' + sha;
+	for (let i = 0; i < list.length; i++) {
+		let v = h[list[i]];
+		if (v === undefined) {
+			k += '-';
+			continue;
+		}
+		if (Array.isArray(v))
+			v = v.join(',');
+		k += v.length + ':' + v;
+	}
+	return k;
+}
+
+/* The last x-amz-date that matched DATE_RE and its time in ms (every request of a
+ * second shares it). */
+let amzDateStr = null;
+let amzDateMs = 0;
+
+/* Credential ("akid/yyyymmdd/region/service/aws4_request") -> its parts; a client
+ * sends one a day. Callers only read the arrays. */
+const credentials = new Map();
+
+function credentialParts(credential) {
+	let parts = credentials.get(credential);
+	if (parts === undefined) {
+		parts = credential.split('/');
+		if (credentials.size >= 256)
+			credentials.clear();
+		credentials.set(credential, parts);
+	}
+	return parts;
 }
 
 const AUTH_RE = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/;
@@ -655,18 +805,32 @@ function malformed(msg) {
 	return new ApiError(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; ' + msg);
 }
 
-/* Re-sign the request as received: the request's own x-amz-date and scope, exactly
- * its SignedHeaders (getCanonicalHeaders with them as the signable set), its path as
- * sent and its x-amz-content-sha256 as the payload hash. The canonical request comes
- * from the signer; the string to sign is its fixed four lines (what the signer's
- * async createStringToSign returns), hashed here synchronously. */
-function resign(key, request, signedSet, amzDate, scope, sha) {
+/* The signer's canonical form of the request as received: exactly its
+ * SignedHeaders (getCanonicalHeaders with them as the signable set), its path as
+ * sent and its x-amz-content-sha256 as the payload hash; {canon, hash, signedHeaders}. */
+function canonicalise(ctx, h, list, signedSet, sha) {
+	const headers = {};
+	for (let i = 0; i < list.length; i++) {
+		const name = list[i];
+		const v = h[name];
+		if (v !== undefined)
+			headers[name] = Array.isArray(v) ? v.join(',') : v;
+	}
+	const request = {
+		method: ctx.req.method, protocol: ctx.tls ? 'https:' : 'http:',
+		hostname: '', path: ctx.rawPath, query: ctx.query, headers, body: ctx.body,
+	};
 	const canonHeaders = getCanonicalHeaders(request, undefined, signedSet);
 	const canon = signer.createCanonicalRequest(request, canonHeaders, sha);
-	const sts = 'AWS4-HMAC-SHA256\n' + amzDate + '\n' + scope + '\n' +
-		digest('sha256', canon, 'hex');
-	const sig = crypto.createHmac('sha256', key).update(sts).digest('hex');
-	return { canon, sts, sig, signedHeaders: signer.getCanonicalHeaderList(canonHeaders) };
+	return { canon, hash: digest('sha256', canon, 'hex'), signedHeaders: signer.getCanonicalHeaderList(canonHeaders) };
+}
+
+/* Re-sign the request as received with the request's own x-amz-date and scope. The
+ * string to sign is the fixed four lines the signer's async createStringToSign
+ * returns, built here synchronously. */
+function resign(key, cr, amzDate, scope) {
+	const sts = 'AWS4-HMAC-SHA256\n' + amzDate + '\n' + scope + '\n' + cr.hash;
+	return { sts, sig: hmacHex(key, sts) };
 }
 
 /* Returns null when the request is authentic, else an ApiError; or, the first time a
@@ -682,7 +846,7 @@ function verify(ctx) {
 	const m = AUTH_RE.exec(auth);
 	if (!m)
 		return malformed('it must be AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...');
-	const cred = m[1].split('/');
+	const cred = credentialParts(m[1]);
 	if (cred.length !== 5 || cred[4] !== 'aws4_request')
 		return malformed('the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".');
 	const [ak, sdate, region, service] = cred;
@@ -693,12 +857,16 @@ function verify(ctx) {
 			`The authorization header is malformed; the region '${region}' is wrong; expecting '${knobs.region}'`,
 			[['Region', knobs.region]]);
 	const amzDate = h['x-amz-date'];
-	const dm = amzDate ? DATE_RE.exec(amzDate) : null;
-	if (!dm)
-		return new ApiError(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+	if (amzDate !== amzDateStr) {
+		const dm = amzDate ? DATE_RE.exec(amzDate) : null;
+		if (!dm)
+			return new ApiError(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+		amzDateMs = Date.UTC(+dm[1], +dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]);
+		amzDateStr = amzDate;
+	}
 	if (amzDate.slice(0, 8) !== sdate)
 		return malformed('Invalid credential date. Date is not the same as X-Amz-Date.');
-	const signingMs = Date.UTC(+dm[1], +dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]);
+	const signingMs = amzDateMs;
 	const server = nowMs();
 	if (Math.abs(signingMs - server) > knobs.max_skew_ms)
 		return new ApiError(403, 'RequestTimeTooSkewed',
@@ -722,13 +890,13 @@ function verify(ctx) {
 		return new ApiError(400, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
 	}
 
-	const signedList = m[2].split(';');
-	const signedSet = new Set(signedList);
-	const unsigned = [];
+	const sl = signedListOf(m[2]);
+	const signedSet = sl.set;
+	let unsigned = null;
 	for (const name in h)
 		if ((name.startsWith('x-amz-') || name === 'host') && !signedSet.has(name))
-			unsigned.push(name);
-	if (unsigned.length)
+			(unsigned || (unsigned = [])).push(name);
+	if (unsigned)
 		return new ApiError(403, 'AccessDenied', 'There were headers present in the request which were not signed',
 			[['HeadersNotSigned', unsigned.join(', ')]]);
 
@@ -736,6 +904,7 @@ function verify(ctx) {
 	if (!sha)
 		return new ApiError(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
 	const bodyHash = ctx.body.length ? digest('sha256', ctx.body, 'hex') : EMPTY_SHA256;
+	ctx.bodySha256 = bodyHash;
 	if (sha === 'UNSIGNED-PAYLOAD') {
 		if (!ctx.tls)
 			return new ApiError(400, 'InvalidRequest', 'UNSIGNED-PAYLOAD is only accepted over HTTPS');
@@ -745,40 +914,66 @@ function verify(ctx) {
 			[['ClientComputedContentSHA256', sha], ['S3ComputedContentSHA256', bodyHash]]);
 	}
 
-	const headers = {};
-	for (const name of signedList) {
-		const v = h[name];
-		if (v !== undefined)
-			headers[name] = Array.isArray(v) ? v.join(',') : v;
-	}
-	const request = {
-		method: ctx.req.method, protocol: ctx.tls ? 'https:' : 'http:',
-		hostname: '', path: ctx.rawPath, query: ctx.query, headers, body: ctx.body,
-	};
-	const scope = `${sdate}/${region}/s3/aws4_request`;
-	const key = signingKeys.get(ak + '/' + sdate + '/' + region);
+	const key = signingKeys.get(m[1]);
 	if (key === undefined)
-		return deriveSigningKey(ak, c, region, sdate).then(() => verify(ctx));
-	const p = resign(key, request, signedSet, amzDate, scope, sha);
-	if (p.sig !== m[3] || p.signedHeaders !== m[2])
+		return deriveSigningKey(m[1], ak, c, region, sdate).then(() => verify(ctx));
+	let cr;
+	if (ctx.body.length === 0) {
+		const ck = canonKey(ctx, m[2], sl.list, h, sha);
+		cr = canonCache.get(ck);
+		if (cr === undefined) {
+			cr = canonicalise(ctx, h, sl.list, signedSet, sha);
+			if (canonCache.size >= 1024)
+				canonCache.clear();
+			canonCache.set(ck, cr);
+		}
+	} else {
+		cr = canonicalise(ctx, h, sl.list, signedSet, sha);
+	}
+	const p = resign(key, cr, amzDate, m[1].slice(ak.length + 1));
+	if (p.sig !== m[3] || cr.signedHeaders !== m[2])
 		return new ApiError(403, 'SignatureDoesNotMatch',
 			'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
 			[['AWSAccessKeyId', ak], ['StringToSign', p.sts], ['SignatureProvided', m[3]],
-				['CanonicalRequest', p.canon]]);
+				['CanonicalRequest', cr.canon]]);
 	ctx.region = region;
 	ctx.callerAccount = c.account;
 	return null;
 }
 
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/* base64 of a 32-bit number's four big-endian bytes ("AAAAAA==" for 0) */
+function u32Base64(n) {
+	return B64[n >>> 26] + B64[(n >>> 20) & 63] + B64[(n >>> 14) & 63] + B64[(n >>> 8) & 63] +
+		B64[(n >>> 2) & 63] + B64[(n & 3) << 4] + '==';
+}
+
+/* The body's SHA-256 was taken (hex) for x-amz-content-sha256 already. */
 const CHECKSUM_ALGOS = [
-	['x-amz-checksum-crc32', 'CRC32', (body) => {
-		const b = Buffer.alloc(4);
-		b.writeUInt32BE(crc32(body), 0);
-		return b.toString('base64');
-	}],
-	['x-amz-checksum-sha256', 'SHA256', (body) => digest('sha256', body, 'base64')],
-	['x-amz-checksum-sha1', 'SHA1', (body) => digest('sha1', body, 'base64')],
+	['x-amz-checksum-crc32', 'CRC32', (ctx) => u32Base64(crc32(ctx.body))],
+	['x-amz-checksum-sha256', 'SHA256', (ctx) => Buffer.from(ctx.bodySha256, 'hex').toString('base64')],
+	['x-amz-checksum-sha1', 'SHA1', (ctx) => digest('sha1', ctx.body, 'base64')],
 ];
+
+/* Host -> the 12-digit account label it starts with ("111122223333.s3-control...")
+ * or null; a client uses one or two hosts. */
+const hostAccounts = new Map();
+
+function hostAccount(hostHeader) {
+	const hh = hostHeader || '';
+	let label = hostAccounts.get(hh);
+	if (label === undefined) {
+		const host = hh.replace(/:\d+$/, '');
+		label = host.split('.')[0];
+		if (!(host.indexOf('.') > 0 && /^\d{12}$/.test(label)))
+			label = null;
+		if (hostAccounts.size >= 256)
+			hostAccounts.clear();
+		hostAccounts.set(hh, label);
+	}
+	return label;
+}
 
 function checkAccountAndChecksum(ctx) {
 	const h = ctx.req.headers;
@@ -787,9 +982,8 @@ function checkAccountAndChecksum(ctx) {
 		return new ApiError(400, 'InvalidRequest', 'Missing required header for this request: x-amz-account-id');
 	if (!/^\d{12}$/.test(acct))
 		return new ApiError(400, 'InvalidRequest', 'Invalid account id in x-amz-account-id');
-	const host = (h.host || '').replace(/:\d+$/, '');
-	const label = host.split('.')[0];
-	if (host.indexOf('.') > 0 && /^\d{12}$/.test(label) && label !== acct)
+	const label = hostAccount(h.host);
+	if (label !== null && label !== acct)
 		return new ApiError(400, 'InvalidRequest',
 			`The account id in the host name (${label}) does not match x-amz-account-id (${acct})`);
 	if (ctx.callerAccount && ctx.callerAccount !== acct)
@@ -811,7 +1005,7 @@ function checkAccountAndChecksum(ctx) {
 		const v = h[name];
 		if (v === undefined)
 			continue;
-		if (v !== fn(body))
+		if (v !== fn(ctx))
 			return new ApiError(400, 'BadDigest', `The ${label2} you specified did not match the calculated checksum.`);
 		return null;
 	}
@@ -881,6 +1075,8 @@ function parseTags(root) {
 	return tags;
 }
 
+const PERMISSIONS = new Set(['READ', 'WRITE', 'READWRITE']);
+const GRANTEE_TYPES = new Set(['IAM', 'DIRECTORY_USER', 'DIRECTORY_GROUP']);
 const ROLE_RE = /^arn:[^:]+:iam::\d{12}:role\/.+$/;
 const IAM_PRINCIPAL_RE = /^arn:[^:]+:iam::\d{12}:(role|user)\/.+$/;
 const APP_RE = /^arn:[^:]+:sso::\d{12}:application\/.+$/;
@@ -1093,9 +1289,9 @@ const ops = {
 		};
 		if (!locId || !gr || !gtype || !gid || !perm)
 			throw bad('AccessGrantsLocationId, Grantee and Permission are required');
-		if (!['READ', 'WRITE', 'READWRITE'].includes(perm))
+		if (!PERMISSIONS.has(perm))
 			throw bad(`Invalid Permission: ${perm}`);
-		if (!['IAM', 'DIRECTORY_USER', 'DIRECTORY_GROUP'].includes(gtype))
+		if (!GRANTEE_TYPES.has(gtype))
 			throw bad(`Invalid GranteeType: ${gtype}`);
 		if (gtype === 'IAM' && !IAM_PRINCIPAL_RE.test(gid))
 			throw bad('Invalid Grantee in the request');
@@ -1152,9 +1348,9 @@ const ops = {
 			gtype: one(q, 'granteetype'), gid: one(q, 'granteeidentifier'), perm: one(q, 'permission'),
 			scope: one(q, 'grantscope'), app: one(q, 'application_arn'),
 		};
-		if (f.perm !== undefined && !['READ', 'WRITE', 'READWRITE'].includes(f.perm))
+		if (f.perm !== undefined && !PERMISSIONS.has(f.perm))
 			throw bad(`Invalid permission: ${f.perm}`);
-		if (f.gtype !== undefined && !['IAM', 'DIRECTORY_USER', 'DIRECTORY_GROUP'].includes(f.gtype))
+		if (f.gtype !== undefined && !GRANTEE_TYPES.has(f.gtype))
 			throw bad(`Invalid granteetype: ${f.gtype}`);
 		const fkey = [f.gtype, f.gid, f.perm, f.scope, f.app].map((x) => x === undefined ? '' : x).join('|');
 		const now = nowMs();
@@ -1505,9 +1701,12 @@ function onRequest(req, res) {
 		stats.resident_ms += performance.now() - t0;
 	});
 	const rid = (++ridCounter >>> 0).toString(16).toUpperCase().padStart(16, '0');
+	/* every field the request path sets is here from the start: one object shape */
 	const ctx = {
-		req, res, rid, hostId: Buffer.from(rid + 's3g-fake').toString('base64'),
+		req, res, rid, hostId: btoa(rid + 's3g-fake'),
 		rawPath, rawQuery, tls: !!req.socket.encrypted, body: null, op: null, t0,
+		id: undefined, query: null, region: null, callerAccount: null, account: null,
+		bodySha256: null, logInfo: null,
 	};
 	const chunks = [];
 	let size = 0;
