@@ -58,9 +58,18 @@
  * longer per call. The cause is not pinned down (this guest has no
  * hardware counters): nice-19 spinners keeping both cores busy did not
  * remove it, and client and canned server on one core did not produce it
- * (26.0-26.6 us per create there). So the 30 us
- * goal is about met against the canned server (26.9-34.0) and missed
- * against the fake on this shared machine.
+ * (26.0-26.6 us per create there).
+ * The cause was how the fake answered: one response at a time, each as soon
+ * as it was made, so the client woke up for nearly every response (a
+ * canned server that yields the CPU before each answer costs the client
+ * the same 49-53 us per create).
+ * Since the fake writes the answers to the requests it read in one loop
+ * pass together (and the client reuses finished calls), the same runs on a
+ * quieter machine (load 0.7-1.3, 20,000 requests, three interleaved runs
+ * each) give 29.9-32.2 us per create and 25.5-26.0 per get against the fake
+ * at 0 ms (before: 42.9-48.5 and 28.0-31.6), and at 10 ms 90-92 % of
+ * 6,400/s for creates (before: 85-86 %, with the fake's holds on Node's
+ * millisecond timers) and 91-93 % for gets.
  */
 #define _GNU_SOURCE
 #include <signal.h>
