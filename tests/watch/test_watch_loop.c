@@ -114,6 +114,24 @@ static bool queue_empty(struct ctx *c)
 	return empty;
 }
 
+/* Stop holding, ack what is held, run until the queue is empty. */
+static void ack_held_until_empty(struct ctx *c)
+{
+	c->hold = false;
+	for (size_t i = 0; i < c->nheld; i++)
+		watch_ack(c->w, c->held[i]);
+	c->nheld = 0;
+	run_until(c, queue_empty, 5000);
+}
+
+static void assert_sql(const char *sql, const char *want)
+{
+	char *v = pgtest_value(db, sql);
+
+	assert_string_equal(v, want);
+	x_free(v);
+}
+
 static bool held3(struct ctx *c) { return c->nheld >= 3; }
 static bool held5(struct ctx *c) { return c->nheld >= 5; }
 
@@ -180,7 +198,6 @@ static void test_changed_since_claim_comes_back(void **state)
 static void test_max_held_pauses_claims(void **state)
 {
 	struct ctx c;
-	char *v;
 
 	pgtest_exec(db, "DELETE FROM s3grant.change_queue");
 	start(&c, 10, 5);
@@ -192,14 +209,8 @@ static void test_max_held_pauses_claims(void **state)
 	pgtest_exec(db, "NOTIFY s3grant_changes, '1'");
 	uv_run(&c.loop, UV_RUN_NOWAIT);
 	assert_int_equal(watch_held(c.w), 5);
-	v = pgtest_value(db, "SELECT count(*) FROM s3grant.change_queue WHERE locked_by IS NOT NULL");
-	assert_string_equal(v, "5");
-	x_free(v);
-	c.hold = false;
-	for (size_t i = 0; i < c.nheld; i++)
-		watch_ack(c.w, c.held[i]);
-	c.nheld = 0;
-	run_until(&c, queue_empty, 5000);
+	assert_sql("SELECT count(*) FROM s3grant.change_queue WHERE locked_by IS NOT NULL", "5");
+	ack_held_until_empty(&c);
 	assert_int_equal(watch_claimed_total(c.w), 12);
 	stop(&c);
 }
@@ -207,7 +218,6 @@ static void test_max_held_pauses_claims(void **state)
 static void test_close_releases_held(void **state)
 {
 	struct ctx c;
-	char *v;
 
 	pgtest_exec(db, "DELETE FROM s3grant.change_queue");
 	start(&c, 10, 0);
@@ -216,12 +226,8 @@ static void test_close_releases_held(void **state)
 	run_until(&c, held3, 5000);
 	watch_ack(c.w, c.held[0]);  /* one done, two still held at close */
 	stop(&c);
-	v = pgtest_value(db, "SELECT count(*) FROM s3grant.change_queue WHERE locked_by IS NULL AND locked_until IS NULL");
-	assert_string_equal(v, "2");
-	x_free(v);
-	v = pgtest_value(db, "SELECT count(*) FROM s3grant.change_queue");
-	assert_string_equal(v, "2");
-	x_free(v);
+	assert_sql("SELECT count(*) FROM s3grant.change_queue WHERE locked_by IS NULL AND locked_until IS NULL", "2");
+	assert_sql("SELECT count(*) FROM s3grant.change_queue", "2");
 }
 
 static bool renewed5(struct ctx *c)
@@ -232,7 +238,6 @@ static bool renewed5(struct ctx *c)
 static void test_held_keys_outlive_lease(void **state)
 {
 	struct ctx c;
-	char *v;
 
 	pgtest_exec(db, "DELETE FROM s3grant.change_queue");
 	lease_ms = 600;
@@ -243,17 +248,9 @@ static void test_held_keys_outlive_lease(void **state)
 	run_until(&c, held3, 5000);
 	/* five renewals, one per 200 ms: past the end of the claim's own lease */
 	run_until(&c, renewed5, 5000);
-	v = pgtest_value(db, "SELECT count(*) FROM s3grant.claim_changes(10, 60000, 'other')");
-	assert_string_equal(v, "0");
-	x_free(v);
-	v = pgtest_value(db, "SELECT count(*) FROM s3grant.change_queue WHERE locked_until > clock_timestamp()");
-	assert_string_equal(v, "3");
-	x_free(v);
-	c.hold = false;
-	for (size_t i = 0; i < c.nheld; i++)
-		watch_ack(c.w, c.held[i]);
-	c.nheld = 0;
-	run_until(&c, queue_empty, 5000);
+	assert_sql("SELECT count(*) FROM s3grant.claim_changes(10, 60000, 'other')", "0");
+	assert_sql("SELECT count(*) FROM s3grant.change_queue WHERE locked_until > clock_timestamp()", "3");
+	ack_held_until_empty(&c);
 	assert_int_equal(c.deleted, 3);
 	stop(&c);
 }
