@@ -169,6 +169,7 @@ struct rint {
 	uint32_t *retry;               /* steps waiting for their backoff */
 	size_t nretry, retry_cap;
 	size_t cr_next, del_next, intent_upto;
+	size_t intent_sent;            /* create steps whose intents job is submitted */
 	size_t done, total;
 	unsigned inflight;
 	unsigned terminal_errors;
