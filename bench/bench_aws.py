@@ -11,6 +11,14 @@ tree and one after the other:
          max_pool_connections=K) from a K-thread ThreadPoolExecutor -- CPU from this
          Python process's getrusage over the timed phase.
 
+At a latency above 0 the answers are held by bench/latency_front, a C relay in front of
+the fake (which then runs at 0 ms): each answer leaves exactly the latency after its
+request reached the front, and the front measures the client's share of each round trip
+(answer out -> the client's next request in). The fake's own latency knob times a hold
+from when its one JavaScript thread reads the request, which under 6,000 requests/s is
+0.5-1 ms after the request arrived: its answers left 11.05 ms after the request's packet
+at 10 ms, capping any client at 90.5 % of the bound (--fake-timer still uses it).
+
 The fake is reset before every phase (same grants, same quota headroom: 100,000 per
 instance) and its own CPU per request is read from /__fake/stats. An untimed C run of
 each operation comes first (--warmup): the fake's first ~10,000 requests cost it ~1.7x
@@ -21,7 +29,7 @@ canned C server (rows "C (canned)": the client at full speed, nothing verified).
 --json one JSON object per row.
 
   python3 bench/bench_aws.py --build build-rel [--requests 10000] [--in-flight 64]
-                             [--latencies 0,10] [--ops create,get] [--json]
+                             [--latencies 0,10] [--ops create,get] [--json] [--fake-timer]
 
 The bench needs -DS3G_BENCH=ON. Keys are the fake's default example keys; nothing
 secret is printed.
@@ -40,7 +48,7 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 
 from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
-from benchlib import set_autogroup_nice  # noqa: E402
+from benchlib import Fronted, LatencyFront, set_autogroup_nice  # noqa: E402
 
 LOCATION_ROLE = "arn:aws:iam::%s:role/bench-location" % ACCOUNT
 GET_POOL = 64
@@ -60,23 +68,38 @@ def loadavg():
         return float(f.read().split()[0])
 
 
-def fake_cost(stats):
+def fake_cost(fake):
+    stats = fake.stats()
     reqs = max(1, stats["requests"])
+    front = getattr(fake, "front", None)
+    fr = front.figures() if front else None
     return {"fake_cpu_us_per_req": round((stats["cpu_user_us"] + stats["cpu_system_us"]) / reqs, 1),
             "fake_max_inflight": stats["max_inflight"],
-            # the fake's own time per request, arrival to close (its latency knob included)
-            "fake_hold_ms": round(stats.get("resident_ms", 0.0) / reqs, 2),
+            # request in -> answer out: the front's (the latency) when there is one,
+            # else the fake's own, arrival to close (its latency knob included)
+            "fake_hold_ms": round(fr["hold_ms"] if fr else stats.get("resident_ms", 0.0) / reqs, 3),
+            # answer out -> the client's next request (the front measures it)
+            "client_turnaround_ms": round(fr["turnaround_ms"], 3) if fr else None,
             "fake_cpu_share": round((stats["cpu_user_us"] + stats["cpu_system_us"]) / max(1, stats["wall_us"]), 2)}
 
 
 def prepare(fake, latency):
+    """Reset the fake; behind a front the front holds the answers, not the fake."""
     fake.reset()
-    fake.config(latency_ms=latency)
+    front = getattr(fake, "front", None)
+    fake.config(latency_ms=0 if front else latency)
+
+
+def clear_stats(fake):
+    fake.clear_stats()
+    front = getattr(fake, "front", None)
+    if front:
+        front.figures()
 
 
 def run_c(binary, fake, op, n, k, latency):
     prepare(fake, latency)
-    fake.clear_stats()
+    clear_stats(fake)
     la = loadavg()
     out = subprocess.run([binary, fake.endpoint, str(n), str(k), op], check=False, capture_output=True,
                          text=True, timeout=3600)
@@ -88,7 +111,7 @@ def run_c(binary, fake, op, n, k, latency):
            "retries": r["retries"], "seconds": r["seconds"], "loadavg": la}
     if r.get("first_error"):
         row["first_error"] = r["first_error"]
-    row.update(fake_cost(fake.stats()))
+    row.update(fake_cost(fake))
     return row
 
 
@@ -136,7 +159,7 @@ def run_boto3(fake, op, n, k, latency):
 
     pool = ThreadPoolExecutor(max_workers=k)
     list(pool.map(lambda i: None, range(k)))  # threads exist before the clock starts
-    fake.clear_stats()
+    clear_stats(fake)
     la = loadavg()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
@@ -150,7 +173,7 @@ def run_boto3(fake, op, n, k, latency):
            "retries": None, "seconds": round(wall, 3), "loadavg": la}
     if errors:
         row["first_error"] = errors[0][:300]
-    row.update(fake_cost(fake.stats()))
+    row.update(fake_cost(fake))
     return row
 
 
@@ -192,12 +215,14 @@ def main():
                          "restore it after: with sched_autogroup on, CPU is shared per session, and the fake, "
                          "the C bench and boto3 all sit in this one")
     ap.add_argument("--no-boto3", action="store_true")
+    ap.add_argument("--fake-timer", action="store_true",
+                    help="hold answers with the fake's own latency_ms instead of bench/latency_front")
     ap.add_argument("--json", action="store_true", help="also print one JSON object per row")
     a = ap.parse_args()
     bench_aws = os.path.join(a.build, "bench", "bench_aws")
     bench_sigv4 = os.path.join(a.build, "bench", "bench_sigv4")
     bench_http = os.path.join(a.build, "bench", "bench_http")
-    for b in (bench_aws, bench_sigv4, bench_http):
+    for b in (bench_aws, bench_sigv4, bench_http, os.path.join(a.build, "bench", "latency_front")):
         if not os.access(b, os.X_OK):
             sys.exit("%s missing: configure with -DS3G_BENCH=ON and build" % b)
 
@@ -221,24 +246,37 @@ def run_all(a, bench_aws, bench_sigv4, bench_http):
           % (a.in_flight, hrate, hcpu))
     for op in a.ops.split(","):
         rows.append(run_canned(bench_aws, op, a.requests, a.in_flight))
+    front_bin = os.path.join(a.build, "bench", "latency_front")
     with S3ControlFake() as fake:
         for op in a.ops.split(","):
             if a.warmup:
                 run_c(bench_aws, fake, op, a.warmup, a.in_flight, 0)
         for latency in [int(x) for x in a.latencies.split(",")]:
-            for op in a.ops.split(","):
-                rows.append(run_c(bench_aws, fake, op, a.requests, a.in_flight, latency))
-                if not a.no_boto3:
-                    rows.append(run_boto3(fake, op, a.requests, a.in_flight, latency))
+            front = None
+            server = fake
+            if latency and not a.fake_timer:
+                front = LatencyFront(front_bin, fake.port, latency).start()
+                server = Fronted(fake, front)
+            try:
+                for op in a.ops.split(","):
+                    rows.append(run_c(bench_aws, server, op, a.requests, a.in_flight, latency))
+                    if not a.no_boto3:
+                        rows.append(run_boto3(server, op, a.requests, a.in_flight, latency))
+            finally:
+                if front:
+                    front.stop()
 
     print("%d requests per row, %d in flight, fake reset before each row; CPU = getrusage of the client"
           " process only (the fake is another process: fake_cpu is its own); autogroup nice %s"
           % (a.requests, a.in_flight, "unchanged" if a.autogroup_nice is None else a.autogroup_nice))
-    # round trip = K / (req/s) by Little's law; beside the fake's own hold it
-    # shows what the client and the fake's request intake add to the latency
+    print("latency rows: answers held by bench/latency_front, %s" %
+          ("not used (--fake-timer: the fake's own timer)" if a.fake_timer else
+           "the request's arrival at the front + latency (the fake at 0 ms behind it)"))
+    # round trip = K / (req/s) by Little's law; beside the server's hold it
+    # shows the client's share (measured by the front: answer out -> next request in)
     hdr = ("op", "lat ms", "client", "req/s", "% of K/lat", "client CPU us/req", "errors", "fake CPU us/req",
-           "fake inflight max", "round trip ms", "fake hold ms", "load avg")
-    fmt = "%-18s %6s %-11s %8s %10s %17s %6s %15s %17s %13s %12s %8s"
+           "fake inflight max", "round trip ms", "server hold ms", "client share ms", "load avg")
+    fmt = "%-18s %6s %-11s %8s %10s %17s %6s %15s %17s %13s %14s %15s %8s"
     print(fmt % hdr)
     for r in rows:
         bound = "" if r["latency_ms"] == 0 else "%.0f %%" % (100.0 * r["rps"] / (r["in_flight"] * 1000.0 /
@@ -248,7 +286,9 @@ def run_all(a, bench_aws, bench_sigv4, bench_http):
                      "-" if r["fake_cpu_us_per_req"] is None else "%.1f" % r["fake_cpu_us_per_req"],
                      "-" if r["fake_max_inflight"] is None else r["fake_max_inflight"],
                      "%.2f" % (1000.0 * r["in_flight"] / r["rps"]) if r["rps"] else "-",
-                     "-" if r.get("fake_hold_ms") is None else "%.2f" % r["fake_hold_ms"], "%.2f" % r["loadavg"]))
+                     "-" if r.get("fake_hold_ms") is None else "%.2f" % r["fake_hold_ms"],
+                     "-" if r.get("client_turnaround_ms") is None else "%.2f" % r["client_turnaround_ms"],
+                     "%.2f" % r["loadavg"]))
     for r in rows:
         if r.get("first_error"):
             print("%s %s %d ms: first error: %s" % (r["client"], r["op"], r["latency_ms"], r["first_error"]))

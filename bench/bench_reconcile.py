@@ -8,7 +8,15 @@ Runs the real s3grantd (use a Release build), a private throwaway PostgreSQL
 table with each figure next to its bound or baseline from the same run:
 
  1. full reconcile of N grants from empty, fake at 10 ms latency, [aws]
-    max_in_flight = 64, [reconcile] rate_limit = 10000 (does not bind):
+    max_in_flight = 64, [reconcile] rate_limit = 10000 (does not bind). The
+    10 ms are held by bench/latency_front in front of the fake (at 0 ms): each
+    answer leaves 10 ms after its request reached the front, the fake's work
+    inside that time, as a real service's is; the front also measures the
+    daemon's share of each round trip (answer out -> next request in). With
+    --fake-timer the fake holds the answers itself, timed from when its one
+    thread reads the request: under this load 0.5-1 ms after it arrived
+    (loopback capture: 11.05 ms from request packet to answer packet at
+    10 ms), which alone caps any client at 64 / 11.05 ms = 90.5 % of the bound;
     grants/s against the Little's-law bound 64 / 10 ms = 6,400/s (target >= 90 %),
     daemon CPU per grant (/proc/PID/stat utime+stime), Postgres CPU per grant,
     the fake's own CPU use over the same interval (is the fake the bottleneck?)
@@ -60,6 +68,9 @@ def parse_args():
                    help="commit->create samples on the integration holding --grants grants (0: skip)")
     p.add_argument("--baseline-threads", type=int, default=64)
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--fake-timer", action="store_true",
+                   help="hold answers with the fake's own latency_ms instead of bench/latency_front (the fake "
+                        "then times them from when its one thread reads the request, 0.5-1 ms after it arrived)")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--pg-stats", action="store_true",
                    help="load pg_stat_statements (track = all, utility too) and print the statements Postgres "
@@ -78,7 +89,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "recon"))
 from pgtmp import PgTmp  # noqa: E402
 from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
 from daemon_harness import BINARY, Daemon  # noqa: E402
-from benchlib import set_autogroup_nice  # noqa: E402
+from benchlib import Fronted, LatencyFront, set_autogroup_nice  # noqa: E402
 
 
 def log(msg):
@@ -314,6 +325,32 @@ class FileDaemon(Daemon):
                 time.sleep(0.02)
 
 
+def start_fake(latency_ms):
+    """The fake, answering latency_ms after a request arrives: behind
+    bench/latency_front (which times that from the request's arrival at the
+    front), or with its own timer (--fake-timer; latency 0 needs neither).
+    Returns (the fake, what the daemon and boto3 talk to)."""
+    if ARGS.fake_timer or not latency_ms:
+        fake = S3ControlFake(latency_ms=latency_ms)
+        fake.start()
+        return fake, fake
+    fake = S3ControlFake(latency_ms=0)
+    fake.start()
+    try:
+        front = LatencyFront(os.path.join(ARGS.build, "bench", "latency_front"), fake.port, latency_ms).start()
+    except BaseException:
+        fake.stop()
+        raise
+    return fake, Fronted(fake, front)
+
+
+def stop_fake(fake, seen):
+    front = getattr(seen, "front", None)
+    if front:
+        front.stop()
+    fake.stop()
+
+
 def start_daemon(e, wait_ready=True):
     d = FileDaemon(e.conf(), env=e.env)
     e.daemons.append(d)
@@ -333,11 +370,15 @@ def phase_full(e, fake, iid, n):
     # The wall time is taken from the daemon's own ts= of both lines (the
     # stderr reader may lag behind 100,000 "grant created" lines); CPU is
     # sampled when each line is read, so it includes the lag's idle time only.
+    front = getattr(fake, "front", None)
     first = d.wait_log(lambda l: "reconciling %d grant change" % n in l, timeout=600)
     a = Sample({"daemon": pid, "fake": fake.pid})
+    if front:
+        front.figures()
     pg_stats_reset()
     line = d.wait_log(lambda l: "reconciled " in l and "grant changes" in l, timeout=1800)
     b = Sample({"daemon": pid, "fake": fake.pid})
+    front_fig = front.figures() if front else None
     top_creates = pg_stats_top(n)
     _, cpu, busy = delta(a, b)
     wall = log_ts(line) - log_ts(first)
@@ -370,6 +411,8 @@ def phase_full(e, fake, iid, n):
         "fake_cpu_s": cpu["fake"], "fake_core_use": cpu["fake"] / wall, "machine_busy": busy,
         "fake_max_inflight": st.get("max_inflight"), "daemon_vmhwm_kb": hwm,
         "fake_ms_per_request": st.get("resident_ms", 0.0) / max(st.get("requests", 0), 1),
+        "fake_turnaround_ms": st.get("turnaround_ms", 0.0) / max(st.get("turnarounds", 0), 1),
+        "front": front_fig,
         "in_fake": len(fake.grants()),
         "pg_top_creates": top_creates, "pg_top_recorded": top_recorded,
     }
@@ -477,8 +520,7 @@ def phase_baseline(keys, latency_ms, threads):
     from botocore.config import Config
 
     log("baseline: %d creates by boto3 with %d threads, fake at %d ms" % (len(keys), threads, latency_ms))
-    fake = S3ControlFake(latency_ms=latency_ms)
-    fake.start()
+    real_fake, fake = start_fake(latency_ms)
     try:
         fake.add_state(instances=[{}])
         c = s3control_client(fake, max_attempts=5, max_pool_connections=threads)
@@ -522,7 +564,7 @@ def phase_baseline(keys, latency_ms, threads):
                 "fake_core_use": cpu["fake"] / wall, "machine_busy": busy,
                 "fake_max_inflight": st.get("max_inflight"), "in_fake": len(fake.grants())}
     finally:
-        fake.stop()
+        stop_fake(real_fake, fake)
 
 
 # --------------------------------------------------------------------------- main
@@ -585,8 +627,7 @@ def run():
             return e
 
         # ---- 1, 2, 4 on one fake at 10 ms
-        fake = S3ControlFake(latency_ms=ARGS.latency_ms)
-        fake.start()
+        real_fake, fake = start_fake(ARGS.latency_ms)
         try:
             fake.add_state(instances=[{}])
             e = env_for(fake)
@@ -603,6 +644,8 @@ def run():
             if ARGS.big_commits:
                 log("phase 3b: commit -> CreateAccessGrant on the %d-grant integration, fake at 0 ms" % n)
                 fake.config(latency_ms=0)
+                if getattr(fake, "front", None):
+                    fake.front.no_latency()
                 # n grants fill the instance's quota: make room first (u0's grants go)
                 e.sql("DELETE FROM s3grant.subscriptions WHERE user_id = (SELECT id FROM s3grant.users"
                       " WHERE username = 'u0')")
@@ -622,7 +665,7 @@ def run():
             stop_gracefully(d)
             e.close()
         finally:
-            fake.stop()
+            stop_fake(real_fake, fake)
 
         # ---- 3 on a small integration, fake at 0 ms
         if ARGS.commits:
@@ -673,8 +716,20 @@ def report(r, n):
     rows.append(("  mean requests in flight", "%.0f of %d (rate x %d ms, Little's law)"
                  % (f["grants_per_s"] * ARGS.latency_ms / 1000.0, IN_FLIGHT, ARGS.latency_ms),
                  "64 needed for the bound"))
-    rows.append(("  fake: mean time per request", "%.2f ms (arrival to close)" % f["fake_ms_per_request"],
-                 "latency %d ms: the rest of a round trip is the daemon's and the network's" % ARGS.latency_ms))
+    fr = f.get("front")
+    if fr:
+        rows.append(("  server: request in -> answer out", "%.3f ms (late %.3f ms mean, %.2f max)"
+                     % (fr["hold_ms"], fr["late_ms"], fr["max_late_ms"]),
+                     "bench/latency_front at %d ms; the fake's own work (%.2f ms) inside it, %d answers late"
+                     % (ARGS.latency_ms, f["fake_ms_per_request"], fr["upstream_late"])))
+        rows.append(("  answer out -> next request in", "%.3f ms" % fr["turnaround_ms"],
+                     "the daemon's share of a round trip (kernel to kernel, loopback)"))
+    else:
+        rows.append(("  fake: mean time per request", "%.2f ms (arrival to close)" % f["fake_ms_per_request"],
+                     "latency %d ms (the fake's own timer): the rest of a round trip is the daemon's and the "
+                     "network's" % ARGS.latency_ms))
+        rows.append(("  answer -> next request, same connection", "%.2f ms" % f["fake_turnaround_ms"],
+                     "the daemon's turnaround, both kernels and the fake's intake"))
     rows.append(("Postgres CPU: creates / until recorded", "%.1f s / %.1f s" % (f["postgres_cpu_s"],
                                                                           f["postgres_cpu_to_recorded_s"]),
                  "%.0f us / %.0f us per grant" % (1e6 * f["postgres_cpu_s"] / max(f["grants"], 1),

@@ -149,6 +149,10 @@ function resetStats() {
 	stats = {
 		requests: 0, control_requests: 0, inflight: 0, max_inflight: 0,
 		resident_ms: 0,		/* API requests' time from arrival to close, summed */
+		/* on a kept-alive connection, from an answer's last byte handed to the kernel
+		 * to the next request's arrival, summed: the client's turnaround plus both
+		 * kernels and this loop's intake */
+		turnaround_ms: 0, turnarounds: 0,
 		by_op: {}, by_status: {}, by_code: {},
 		faults: { throttle: 0, error: 0, reset: 0 },
 	};
@@ -1854,10 +1858,17 @@ function onRequest(req, res) {
 	if (stats.inflight > stats.max_inflight)
 		stats.max_inflight = stats.inflight;
 	const t0 = performance.now();
+	const sock = req.socket;
+	if (sock.s3gAnswered !== undefined) {
+		stats.turnaround_ms += t0 - sock.s3gAnswered;
+		stats.turnarounds++;
+	}
 	/* 'close' follows 'finish' on every response and also ends an aborted one */
 	res.once('close', () => {
+		const t = performance.now();
 		stats.inflight--;
-		stats.resident_ms += performance.now() - t0;
+		stats.resident_ms += t - t0;
+		sock.s3gAnswered = t;
 	});
 	const rid = (++ridCounter >>> 0).toString(16).toUpperCase().padStart(16, '0');
 	/* every field the request path sets is here from the start: one object shape */
