@@ -720,8 +720,11 @@ def report(r, n):
     if fr:
         rows.append(("  server: request in -> answer out", "%.3f ms (late %.3f ms mean, %.2f max)"
                      % (fr["hold_ms"], fr["late_ms"], fr["max_late_ms"]),
-                     "bench/latency_front at %d ms; the fake's own work (%.2f ms) inside it, %d answers late"
-                     % (ARGS.latency_ms, f["fake_ms_per_request"], fr["upstream_late"])))
+                     "bench/latency_front at %d ms; the fake's own work (%.2f ms mean) inside it"
+                     % (ARGS.latency_ms, f["fake_ms_per_request"])))
+        rows.append(("    of the lateness: the fake's", "%.3f ms (%d answers the fake gave after %d ms)"
+                     % (fr["upstream_late_ms"], fr["upstream_late"], ARGS.latency_ms),
+                     "the front's own: %.3f ms" % (fr["late_ms"] - fr["upstream_late_ms"])))
         rows.append(("  answer out -> next request in", "%.3f ms" % fr["turnaround_ms"],
                      "the daemon's share of a round trip (kernel to kernel, loopback)"))
     else:
