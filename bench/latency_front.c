@@ -29,13 +29,13 @@
  * out; a client that closes, or a reset on either side, closes both.
  *
  * SIGUSR1 prints the figures below as one JSON line and starts them afresh;
- * SIGUSR2 drops the latency to 0 for requests from then on.
- * On SIGTERM/SIGINT prints the figures as one JSON line and exits 0: requests, answers,
- * hold_ms (mean, request's first bytes read -> answer's first bytes handed
- * to the client), late_ms and max_late_ms (beyond LATENCY_MS), upstream_late
+ * SIGUSR2 drops the latency to 0 for requests from then on; SIGTERM/SIGINT
+ * print the figures and exit 0. The figures: requests, answers, hold_ms
+ * (mean, a request's first bytes read -> its answer's first bytes handed to
+ * the client), late_ms and max_late_ms (beyond LATENCY_MS), upstream_late
  * (answers the upstream gave after their time) and upstream_late_ms (their
- * share of late_ms, per answer: the rest is this loop's own delay), turnaround_ms (mean, an
- * answer handed over -> the client's next request on that connection: the
+ * share of late_ms: the rest is this loop's own delay), turnaround_ms (mean,
+ * an answer handed over -> the client's next request on that connection: the
  * client's share of a round trip). Exits 1 on a setup error (stderr).
  */
 #ifndef _GNU_SOURCE
