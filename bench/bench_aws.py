@@ -48,7 +48,7 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 
 from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
-from benchlib import Fronted, LatencyFront, set_autogroup_nice  # noqa: E402
+from benchlib import front_fake, set_autogroup_nice  # noqa: E402
 
 LOCATION_ROLE = "arn:aws:iam::%s:role/bench-location" % ACCOUNT
 GET_POOL = 64
@@ -246,25 +246,20 @@ def run_all(a, bench_aws, bench_sigv4, bench_http):
           % (a.in_flight, hrate, hcpu))
     for op in a.ops.split(","):
         rows.append(run_canned(bench_aws, op, a.requests, a.in_flight))
-    front_bin = os.path.join(a.build, "bench", "latency_front")
     with S3ControlFake() as fake:
         for op in a.ops.split(","):
             if a.warmup:
                 run_c(bench_aws, fake, op, a.warmup, a.in_flight, 0)
         for latency in [int(x) for x in a.latencies.split(",")]:
-            front = None
-            server = fake
-            if latency and not a.fake_timer:
-                front = LatencyFront(front_bin, fake.port, latency).start()
-                server = Fronted(fake, front)
+            server = front_fake(fake, a.build, latency) if latency and not a.fake_timer else fake
             try:
                 for op in a.ops.split(","):
                     rows.append(run_c(bench_aws, server, op, a.requests, a.in_flight, latency))
                     if not a.no_boto3:
                         rows.append(run_boto3(server, op, a.requests, a.in_flight, latency))
             finally:
-                if front:
-                    front.stop()
+                if server is not fake:
+                    server.front.stop()
 
     print("%d requests per row, %d in flight, fake reset before each row; CPU = getrusage of the client"
           " process only (the fake is another process: fake_cpu is its own); autogroup nice %s"

@@ -89,7 +89,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "recon"))
 from pgtmp import PgTmp  # noqa: E402
 from fakes import ACCOUNT, S3ControlFake, s3control_client  # noqa: E402
 from daemon_harness import BINARY, Daemon  # noqa: E402
-from benchlib import Fronted, LatencyFront, set_autogroup_nice  # noqa: E402
+from benchlib import front_fake, set_autogroup_nice  # noqa: E402
 
 
 def log(msg):
@@ -337,11 +337,10 @@ def start_fake(latency_ms):
     fake = S3ControlFake(latency_ms=0)
     fake.start()
     try:
-        front = LatencyFront(os.path.join(ARGS.build, "bench", "latency_front"), fake.port, latency_ms).start()
+        return fake, front_fake(fake, ARGS.build, latency_ms)
     except BaseException:
         fake.stop()
         raise
-    return fake, Fronted(fake, front)
 
 
 def stop_fake(fake, seen):

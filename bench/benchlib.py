@@ -1,4 +1,12 @@
 """benchlib.py — helpers the bench scripts share."""
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
 
 
 def set_autogroup_nice(nice):
@@ -24,10 +32,6 @@ class LatencyFront:
         self.tmpdir = None
 
     def start(self, timeout=10):
-        import os
-        import subprocess
-        import tempfile
-        import time
 
         self.tmpdir = tempfile.mkdtemp(prefix="s3g-front-")
         port_file = os.path.join(self.tmpdir, "port")
@@ -51,9 +55,6 @@ class LatencyFront:
 
     def figures(self, timeout=10):
         """The front's figures since the last call (or its start), then afresh."""
-        import json
-        import select
-        import signal
 
         self.proc.send_signal(signal.SIGUSR1)
         r, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -63,14 +64,11 @@ class LatencyFront:
 
     def no_latency(self):
         """Answers to requests from now on go out at once."""
-        import signal
 
         self.proc.send_signal(signal.SIGUSR2)
 
     def stop(self):
         """Stops the front; returns its figures (dict), or None."""
-        import json
-        import shutil
 
         stats = None
         if self.proc is not None:
@@ -103,3 +101,10 @@ class Fronted:
 
     def __getattr__(self, name):
         return getattr(self._fake, name)
+
+
+def front_fake(fake, build, latency_ms):
+    """Start build/bench/latency_front before a running fake (which should
+    then run at 0 ms); returns the Fronted view. Stop it with .front.stop()."""
+    front = LatencyFront(os.path.join(build, "bench", "latency_front"), fake.port, latency_ms).start()
+    return Fronted(fake, front)
