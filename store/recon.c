@@ -829,15 +829,18 @@ int recon_intents_add(PGconn *conn, int64_t iid, const struct recon_intent_in *v
 	if (r < 0)
 		goto out;
 	/* One statement, its own transaction: the intents are committed when it
-	 * returns. The input's ordinal (1-based) maps each row to its id. */
+	 * returns. The input's ordinal (1-based) maps each row to its id.
+	 * subscription_id is left NULL: readers take subscription_ids[1]
+	 * (INTENTS_SELECT; the column is the fallback of rows older than 0004),
+	 * and a NULL skips the per-row foreign key check on subscriptions that
+	 * cost ~4 us an intent (with the lookup that kept it from failing). */
 	r = rs_run(conn,
 		"WITH t AS MATERIALIZED (SELECT *, " KEY_MD5("") " AS k FROM unnest($2::text[], $3::text[],"
 		"  $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY"
 		"  AS u(grantee_type, grantee_id, permission, location_id, sub_prefix, subs, ord)),"
-		" ins AS (INSERT INTO s3grant.grant_intents AS gi (integration_id, subscription_id,"
+		" ins AS (INSERT INTO s3grant.grant_intents AS gi (integration_id,"
 		"  subscription_ids, grantee_type, grantee_id, permission, location_id, sub_prefix)"
 		" SELECT DISTINCT ON (k) $1::bigint,"
-		"  (SELECT s.id FROM s3grant.subscriptions s WHERE s.id = (t.subs::bigint[])[1]),"
 		"  t.subs::bigint[], t.grantee_type, t.grantee_id, t.permission, t.location_id, t.sub_prefix"
 		"  FROM t ORDER BY k, ord"
 		" ON CONFLICT (integration_id, key_md5) DO UPDATE SET attempts = gi.attempts + 1,"
