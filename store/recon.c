@@ -938,7 +938,6 @@ enum {
 	X_ID,
 	A_MS, A_OP, A_GID, A_ARN, A_PRINCIPAL, A_PREFIX, A_PERM, A_REASON, A_REQ,
 	S_ID, S_STATUS, S_ERROR,
-	C_INTENT,
 	B_NPARAMS
 };
 
@@ -947,16 +946,12 @@ enum {
  * rows, and an UPDATE of subscriptions fires their statement trigger.
  * Grants are upserted except those the same window deletes (created, then
  * deleted: the row is gone either way; a statement must not touch a row
- * twice); no part reads another's rows. Recording a grant deletes its
- * intent: the one its create was sent under by id when the caller names it
- * (recon_created.intent_id; with the dropped ones, primary key lookups),
- * else the one with its canonical key (SQL_RESOLVE: an md5 a grant and text
- * lookups on grant_intents_key, ~5 us of Postgres CPU a grant more). */
+ * twice); no part reads another's rows. An intent goes when a grant with
+ * its canonical key is recorded (index lookups on grant_intents_key). */
 static const char SQL_CREATED[] =
 	" c AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
-	"  $8::text[], $9::text[], $10::bigint[], $11::text[], $26::bigint[]) WITH ORDINALITY AS u(grant_id,"
-	"  grant_arn, grantee_type, grantee_id, permission, location_id, sub_prefix, grant_scope, created_ms, subs,"
-	"  intent, ord)),"
+	"  $8::text[], $9::text[], $10::bigint[], $11::text[]) WITH ORDINALITY AS u(grant_id, grant_arn,"
+	"  grantee_type, grantee_id, permission, location_id, sub_prefix, grant_scope, created_ms, subs, ord)),"
 	" cg AS (INSERT INTO s3grant.grants AS g (grant_id, integration_id, grant_arn, grantee_type, grantee_id,"
 	"  permission, location_id, sub_prefix, grant_scope, subscription_id, subscription_ids, created_at, seen_at)"
 	"  SELECT DISTINCT ON (grant_id) grant_id, $1::bigint, coalesce(grant_arn, ''), grantee_type,"
@@ -970,10 +965,9 @@ static const char SQL_CREATED[] =
 	"  subscription_id = coalesce(excluded.subscription_id, g.subscription_id),"
 	"  subscription_ids = coalesce(excluded.subscription_ids, g.subscription_ids),"
 	"  created_at = coalesce(excluded.created_at, g.created_at), seen_at = now()"
-	"  WHERE g.integration_id = $1::bigint)";
-static const char SQL_RESOLVE[] =
+	"  WHERE g.integration_id = $1::bigint),"
 	" ci AS (DELETE FROM s3grant.grant_intents gi WHERE gi.integration_id = $1::bigint"
-	"  AND gi.key_md5 = ANY (ARRAY(SELECT " KEY_MD5("c.") " FROM c WHERE c.intent IS NULL)))";
+	"  AND gi.key_md5 = ANY (ARRAY(SELECT " KEY_MD5("c.") " FROM c)))";
 static const char SQL_DELETED[] =
 	" dg AS (DELETE FROM s3grant.grants g WHERE g.grant_id = ANY ($12::text[]) AND g.integration_id = $1::bigint)";
 static const char SQL_DROPS[] =
@@ -1006,14 +1000,14 @@ static Oid param_type(int i)
 	switch (i) {
 	case B_ID:
 		return OID_INT8;
-	case C_MS: case X_ID: case A_MS: case S_ID: case C_INTENT:
+	case C_MS: case X_ID: case A_MS: case S_ID:
 		return OID_INT8_ARRAY;
 	default:
 		return OID_TEXT_ARRAY;
 	}
 }
 
-/* A window's statement is one of 64 texts (the parts it holds). Parsing,
+/* A window's statement is one of 32 texts (the parts it holds). Parsing,
  * analysing and planning one cost Postgres about as much as writing 76
  * grants (a full reconcile commits ~76 a window), so a connection prepares
  * each text the first time it needs it, as s3g_batch_<parts>, and then only
@@ -1028,10 +1022,10 @@ static int batch_evproc(PGEventId id, void *info, void *pass)
 	case PGEVT_REGISTER: {
 		PGconn *conn = ((PGEventRegister *)info)->conn;
 
-		return PQsetInstanceData(conn, batch_evproc, x_calloc(1, sizeof(uint64_t)));
+		return PQsetInstanceData(conn, batch_evproc, x_calloc(1, sizeof(uint32_t)));
 	}
 	case PGEVT_CONNRESET: {
-		uint64_t *held = PQinstanceData(((PGEventConnReset *)info)->conn, batch_evproc);
+		uint32_t *held = PQinstanceData(((PGEventConnReset *)info)->conn, batch_evproc);
 
 		if (held)
 			*held = 0;
@@ -1047,9 +1041,9 @@ static int batch_evproc(PGEventId id, void *info, void *pass)
 
 /* The bits of the texts conn holds; NULL when libpq refused the event
  * procedure (the statement then goes unnamed, parsed each time). */
-static uint64_t *batch_held(PGconn *conn)
+static uint32_t *batch_held(PGconn *conn)
 {
-	uint64_t *held = PQinstanceData(conn, batch_evproc);
+	uint32_t *held = PQinstanceData(conn, batch_evproc);
 
 	if (!held && PQregisterEventProc(conn, batch_evproc, "s3grant batch statements", NULL))
 		held = PQinstanceData(conn, batch_evproc);
@@ -1060,7 +1054,7 @@ static uint64_t *batch_held(PGconn *conn)
 static int batch_exec(PGconn *conn, unsigned parts, const char *sql, const Oid *types, const char *const *p,
 		      struct pgerr *err)
 {
-	uint64_t *held = batch_held(conn);
+	uint32_t *held = batch_held(conn);
 	char name[32];
 	PGresult *res;
 
@@ -1068,12 +1062,12 @@ static int batch_exec(PGconn *conn, unsigned parts, const char *sql, const Oid *
 		res = PQexecParams(conn, sql, B_NPARAMS, types, p, NULL, NULL, 0);
 	} else {
 		snprintf(name, sizeof(name), "s3g_batch_%u", parts);
-		if (!(*held & (1ull << parts))) {
+		if (!(*held & (1u << parts))) {
 			res = PQprepare(conn, name, sql, B_NPARAMS, types);
 			if (PQresultStatus(res) != PGRES_COMMAND_OK)
 				return fail_res(conn, res, err);
 			PQclear(res);
-			*held |= 1ull << parts;
+			*held |= 1u << parts;
 		}
 		res = PQexecPrepared(conn, name, B_NPARAMS, p, NULL, NULL, 0);
 	}
@@ -1090,7 +1084,7 @@ static int batch_window(PGconn *conn, const char *id, const struct recon_batch *
 	struct arr a[B_NPARAMS];
 	const char *p[B_NPARAMS];
 	Oid types[B_NPARAMS];
-	size_t k = 0, nc = 0, nkey = 0, nd = 0, nx = 0, na = 0, ns = 0;
+	size_t k = 0, nc = 0, nd = 0, nx = 0, na = 0, ns = 0;
 	struct buf sql;
 	int r;
 
@@ -1115,14 +1109,6 @@ static int batch_window(PGconn *conn, const char *id, const struct recon_batch *
 		else
 			arr_null(&a[C_MS]);
 		arr_ids(&a[C_SUBS], c->subs, c->nsubs);
-		if (c->intent_id > 0) {
-			arr_i64(&a[C_INTENT], c->intent_id);
-			arr_i64(&a[X_ID], c->intent_id);
-			nx++;
-		} else {
-			arr_null(&a[C_INTENT]);
-			nkey++;
-		}
 	}
 	IN_WINDOW(b->ndeleted)
 		if (b->deleted[i]) {   /* a NULL would match no row, and make "<> ALL" unknown */
@@ -1164,8 +1150,6 @@ static int batch_window(PGconn *conn, const char *id, const struct recon_batch *
 	r = buf_puts(&sql, "WITH");
 	if (r == 0 && nc)
 		r = buf_printf(&sql, "%s,", SQL_CREATED);
-	if (r == 0 && nkey)
-		r = buf_printf(&sql, "%s,", SQL_RESOLVE);
 	if (r == 0 && nd)
 		r = buf_printf(&sql, "%s,", SQL_DELETED);
 	if (r == 0 && nx)
@@ -1183,8 +1167,8 @@ static int batch_window(PGconn *conn, const char *id, const struct recon_batch *
 	if (r == 0)
 		r = arrs_end(a + 1, B_NPARAMS - 1, p + 1, err);
 	if (r == 0)
-		r = batch_exec(conn, (nc ? 1u : 0) | (nkey ? 2u : 0) | (nd ? 4u : 0) | (nx ? 8u : 0) | (na ? 16u : 0) |
-			       (ns ? 32u : 0), buf_str(&sql), types, p, err);
+		r = batch_exec(conn, (nc ? 1u : 0) | (nd ? 2u : 0) | (nx ? 4u : 0) | (na ? 8u : 0) | (ns ? 16u : 0),
+			       buf_str(&sql), types, p, err);
 out:
 	buf_free(&sql);
 	arrs_free(a + 1, B_NPARAMS - 1);
