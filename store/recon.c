@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-events.h>
-
 #include "core/buf.h"
 #include "core/xalloc.h"
 #include "store/recon_int.h"
@@ -1007,76 +1005,6 @@ static Oid param_type(int i)
 	}
 }
 
-/* A window's statement is one of 32 texts (the parts it holds). Parsing,
- * analysing and planning one cost Postgres about as much as writing 76
- * grants (a full reconcile commits ~76 a window), so a connection prepares
- * each text the first time it needs it, as s3g_batch_<parts>, and then only
- * executes it. Which texts a connection holds lives with its PGconn (a
- * libpq event procedure's instance data, a bit per text): a new connection
- * holds none, PQreset forgets them, PQfinish frees the bits. Prepared
- * statements outlive a rolled-back transaction, so a bit is never stale. */
-static int batch_evproc(PGEventId id, void *info, void *pass)
-{
-	(void)pass;
-	switch (id) {
-	case PGEVT_REGISTER: {
-		PGconn *conn = ((PGEventRegister *)info)->conn;
-
-		return PQsetInstanceData(conn, batch_evproc, x_calloc(1, sizeof(uint32_t)));
-	}
-	case PGEVT_CONNRESET: {
-		uint32_t *held = PQinstanceData(((PGEventConnReset *)info)->conn, batch_evproc);
-
-		if (held)
-			*held = 0;
-		return 1;
-	}
-	case PGEVT_CONNDESTROY:
-		x_free(PQinstanceData(((PGEventConnDestroy *)info)->conn, batch_evproc));
-		return 1;
-	default:
-		return 1;
-	}
-}
-
-/* The bits of the texts conn holds; NULL when libpq refused the event
- * procedure (the statement then goes unnamed, parsed each time). */
-static uint32_t *batch_held(PGconn *conn)
-{
-	uint32_t *held = PQinstanceData(conn, batch_evproc);
-
-	if (!held && PQregisterEventProc(conn, batch_evproc, "s3grant batch statements", NULL))
-		held = PQinstanceData(conn, batch_evproc);
-	return held;
-}
-
-/* Run a window's statement (parts: which of them it holds, a bit each). */
-static int batch_exec(PGconn *conn, unsigned parts, const char *sql, const Oid *types, const char *const *p,
-		      struct pgerr *err)
-{
-	uint32_t *held = batch_held(conn);
-	char name[32];
-	PGresult *res;
-
-	if (!held) {
-		res = PQexecParams(conn, sql, B_NPARAMS, types, p, NULL, NULL, 0);
-	} else {
-		snprintf(name, sizeof(name), "s3g_batch_%u", parts);
-		if (!(*held & (1u << parts))) {
-			res = PQprepare(conn, name, sql, B_NPARAMS, types);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-				return fail_res(conn, res, err);
-			PQclear(res);
-			*held |= 1u << parts;
-		}
-		res = PQexecPrepared(conn, name, B_NPARAMS, p, NULL, NULL, 0);
-	}
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return fail_res(conn, res, err);
-	PQclear(res);
-	return 0;
-}
-
 /* Write entries [from, to) of the batch's sequence as one statement. */
 static int batch_window(PGconn *conn, const char *id, const struct recon_batch *b, size_t from, size_t to,
 			struct pgerr *err)
@@ -1166,9 +1094,14 @@ static int batch_window(PGconn *conn, const char *id, const struct recon_batch *
 	}
 	if (r == 0)
 		r = arrs_end(a + 1, B_NPARAMS - 1, p + 1, err);
-	if (r == 0)
-		r = batch_exec(conn, (nc ? 1u : 0) | (nd ? 2u : 0) | (nx ? 4u : 0) | (na ? 8u : 0) | (ns ? 16u : 0),
-			       buf_str(&sql), types, p, err);
+	if (r == 0) {
+		PGresult *res = PQexecParams(conn, buf_str(&sql), B_NPARAMS, types, p, NULL, NULL, 0);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			r = fail_res(conn, res, err);
+		else
+			PQclear(res);
+	}
 out:
 	buf_free(&sql);
 	arrs_free(a + 1, B_NPARAMS - 1);
