@@ -256,7 +256,7 @@ struct cbatch *rint_cur_batch(struct rint *ri)
 }
 
 void rint_add_created(struct rint *ri, const struct grant *g, int64_t created_ms, const int64_t *subs,
-		      size_t nsubs)
+		      size_t nsubs, int64_t intent_id)
 {
 	struct cbatch *b = rint_cur_batch(ri);
 	int64_t *sv = NULL;
@@ -267,7 +267,7 @@ void rint_add_created(struct rint *ri, const struct grant *g, int64_t created_ms
 	}
 	GROW(b->created, b->ncreated, b->ccap);
 	b->created[b->ncreated++] = (struct recon_created){ .g = g, .created_ms = created_ms, .subs = sv,
-							    .nsubs = nsubs };
+							    .nsubs = nsubs, .intent_id = intent_id };
 }
 
 void rint_add_deleted(struct rint *ri, const char *grant_id)

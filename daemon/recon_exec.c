@@ -442,7 +442,7 @@ static void adopt_intents(struct rint *ri)
 		kp = &ri->diff.keep[keep_of[idx]];
 		a = &ri->act.v[kp->actual];
 		m = desired_subscriptions(&ri->set, kp->desired, subs, SUBS_BUF);
-		rint_add_created(ri, a, 0, subs, m > SUBS_BUF ? SUBS_BUF : m);
+		rint_add_created(ri, a, 0, subs, m > SUBS_BUF ? SUBS_BUF : m, 0);
 		rint_add_audit(ri, RECON_OP_ADOPT, a, "intent found in AWS (created before a restart)", NULL);
 	}
 	x_free(keep_of);
@@ -461,7 +461,7 @@ static void record_served(struct rint *ri)
 
 		if (a->subscription_id == subs[0])
 			continue;
-		rint_add_created(ri, a, ri->act.created_ms[kp->actual], subs, m > SUBS_BUF ? SUBS_BUF : m);
+		rint_add_created(ri, a, ri->act.created_ms[kp->actual], subs, m > SUBS_BUF ? SUBS_BUF : m, 0);
 	}
 }
 
@@ -717,7 +717,8 @@ static void on_step_done(const struct raws_result *res, void *out, void *user)
 				grant_set_hash(&g);
 				gp = rint_batch_own(b, x_malloc(sizeof(*gp)));
 				*gp = g;
-				rint_add_created(ri, gp, sg->created_at_ms, subs, m > SUBS_BUF ? SUBS_BUF : m);
+				rint_add_created(ri, gp, sg->created_at_ms, subs, m > SUBS_BUF ? SUBS_BUF : m,
+						 ri->intent_ids[i]);
 				rint_add_audit(ri, op, gp, why, res->request_id);
 				log_grant(ri, true, gp, why, res->request_id);
 				ri->instance_grants += ri->instance_grants >= 0;

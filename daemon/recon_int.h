@@ -227,8 +227,9 @@ void rint_maybe_free(struct rint *ri);
 int64_t rint_wall_ms(void);
 uint64_t rint_now_ms(const struct rint *ri);
 uint64_t rint_rnd64(void);
+/* intent_id: the intent the grant's create was sent under (0: resolve by key) */
 void rint_add_created(struct rint *ri, const struct grant *g, int64_t created_ms, const int64_t *subs,
-		      size_t nsubs);
+		      size_t nsubs, int64_t intent_id);
 void rint_add_deleted(struct rint *ri, const char *grant_id);
 void rint_add_drop(struct rint *ri, int64_t intent_id);
 void rint_add_audit(struct rint *ri, enum recon_op op, const struct grant *g, const char *reason,

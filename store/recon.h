@@ -25,10 +25,12 @@
  * Intents (s3grant.grant_intents): one per canonical grant key of an
  * integration, written BEFORE CreateAccessGrant is sent (recon_intents_add;
  * writing the same key again bumps its attempts and returns the same id).
- * Recording a grant (recon_batch_commit .created) deletes the intent with
- * the same canonical key in the same transaction, so a crash leaves either
- * the intent (adopt a listed grant with grant_matches_intent(), or create
- * again: AlreadyExists → adopt) or the grant, never neither and never two.
+ * Recording a grant (recon_batch_commit .created) deletes the intent its
+ * create was sent under (.intent_id) or, when none is given, the intent
+ * with the same canonical key, in the same transaction, so a crash leaves
+ * either the intent (adopt a listed grant with grant_matches_intent(), or
+ * create again: AlreadyExists → adopt) or the grant, never neither and
+ * never two.
  *
  * Results. recon_batch_commit() writes, in ONE transaction, grants created
  * or adopted (resolving their intents), grants deleted, intents given up,
@@ -305,6 +307,8 @@ struct recon_created {
 	int64_t created_ms;            /* AWS CreatedAt; 0 = now */
 	const int64_t *subs;           /* subscriptions it serves (may be none) */
 	size_t nsubs;
+	int64_t intent_id;             /* the intent its create was sent under (deleted by id); 0: none
+					* known, the intent with its canonical key is deleted */
 };
 
 struct recon_audit {
@@ -326,7 +330,8 @@ struct recon_sub_status {
 };
 
 struct recon_batch {
-	const struct recon_created *created;   /* recorded (upsert); the same-key intent is deleted */
+	const struct recon_created *created;   /* recorded (upsert); its intent (intent_id, else the
+						* same-key one) is deleted */
 	size_t ncreated;
 	const char *const *deleted;            /* grant ids gone from AWS (deleted or NoSuchAccessGrant) */
 	size_t ndeleted;

@@ -355,7 +355,32 @@ static void test_intent_crash_adopt(void **state)
 	assert_int_equal(recon_intents_load(c, 2, &in, &got, &err), 0);
 	assert_int_equal(got.n, 0);
 	recon_intents_free(&got);
-	pgtest_exec(c, "DELETE FROM s3grant.grants; DELETE FROM s3grant.audit_log");
+	/* a create that names the intent it was sent under resolves that one by
+	 * id, whatever key the grant AWS returned has; no other intent goes */
+	{
+		int64_t idk[2];
+		struct grant made;
+		struct recon_created cr;
+		struct recon_batch b;
+
+		ii[0] = (struct recon_intent_in){ .g = &want[0], .subs = subs0, .nsubs = 1 };
+		ii[1] = (struct recon_intent_in){ .g = &want[1] };
+		assert_int_equal(recon_intents_add(c, 1, ii, 2, idk, &err), 0);
+		mk(&in, "DIRECTORY_USER", "94482488-3041-7026-18f3-be45837cd0e4", "READWRITE", "b/c*", "g-byid", &made);
+		cr = (struct recon_created){ .g = &made, .subs = subs0, .nsubs = 1, .intent_id = idk[0] };
+		b = (struct recon_batch){ .created = &cr, .ncreated = 1 };
+		assert_int_equal(recon_batch_commit(c, 1, &b, &err), 0);
+		assert_int_equal(recon_intents_load(c, 1, &in, &got, &err), 0);
+		assert_int_equal(got.n, 1);
+		assert_int_equal(got.v[0].id, idk[1]);
+		recon_intents_free(&got);
+		/* the same batch again: the grant is there, nothing else goes */
+		assert_int_equal(recon_batch_commit(c, 1, &b, &err), 0);
+		assert_int_equal(recon_intents_load(c, 1, &in, &got, &err), 0);
+		assert_int_equal(got.n, 1);
+		recon_intents_free(&got);
+	}
+	pgtest_exec(c, "DELETE FROM s3grant.grants; DELETE FROM s3grant.audit_log; DELETE FROM s3grant.grant_intents");
 	intern_free(&in);
 	PQfinish(c);
 }
