@@ -22,8 +22,11 @@ table with each figure next to its bound or baseline from the same run:
     the fake's own CPU use over the same interval (is the fake the bottleneck?)
     and the mean time a request spends in it (arrival to close: the latency plus
     its queueing), and the SAME N creates by boto3 with 64 threads against a
-    fresh fake at the same latency; --pg-stats adds the statements Postgres
-    spent that time on;
+    fresh fake at the same latency; N creates by bench/bench_aws (the daemon's
+    AWS layer alone, 64 in flight: no reconciler, no Postgres) the same way,
+    what this machine and harness allow any client built on that layer
+    (--skip-ceiling leaves it out); every fake is warmed with 20,000 creates
+    and reset first; --pg-stats adds the statements Postgres spent that time on;
  2. no-drift resync of N grants: the daemon resyncs every integration at start
     (daemon/recon.c: rint_get sets want_resync), so it is restarted and timed
     until integration_health.last_resync_at moves (wall and daemon CPU);
@@ -68,6 +71,8 @@ def parse_args():
                    help="commit->create samples on the integration holding --grants grants (0: skip)")
     p.add_argument("--baseline-threads", type=int, default=64)
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--skip-ceiling", action="store_true",
+                   help="skip the same creates by bench/bench_aws (the AWS layer alone, no Postgres)")
     p.add_argument("--fake-timer", action="store_true",
                    help="hold answers with the fake's own latency_ms instead of bench/latency_front (the fake "
                         "then times them from when its one thread reads the request, 0.5-1 ms after it arrived)")
@@ -325,6 +330,19 @@ class FileDaemon(Daemon):
                 time.sleep(0.02)
 
 
+def warm_fake(fake, n=20000):
+    """n CreateAccessGrant by bench/bench_aws straight into a fresh fake (0 ms),
+    then a reset: V8 compiles the fake's request path over its first ~10,000
+    requests, which cost it about twice the CPU of later ones
+    (tests/fakes/s3control/README.md): a start-up a real service does not
+    have, on the CPUs the daemon shares. bench_aws.py's --warmup does the
+    same."""
+    fake.add_state(instances=[{}])
+    subprocess.run([os.path.join(ARGS.build, "bench", "bench_aws"), fake.endpoint, str(n), str(IN_FLIGHT), "create"],
+                   stdout=subprocess.DEVNULL, check=True, timeout=600)
+    fake.reset(keep_config=True)
+
+
 def start_fake(latency_ms):
     """The fake, answering latency_ms after a request arrives: behind
     bench/latency_front (which times that from the request's arrival at the
@@ -337,6 +355,7 @@ def start_fake(latency_ms):
     fake = S3ControlFake(latency_ms=0)
     fake.start()
     try:
+        warm_fake(fake)
         return fake, front_fake(fake, ARGS.build, latency_ms)
     except BaseException:
         fake.stop()
@@ -512,6 +531,28 @@ def phase_latency_small(e_factory, count):
         fake.stop()
 
 
+def phase_ceiling(n, latency_ms):
+    """n CreateAccessGrant by bench/bench_aws -- the daemon's own AWS layer
+    (aws/: SigV4, the libcurl engine on libuv, XML) with 64 in flight and
+    nothing else: no reconciler, no Postgres -- through a fresh warm fake and
+    front at the same latency: what this machine and harness allow a client
+    built on that layer, next to which the full reconcile is read."""
+    log("ceiling: %d creates by bench/bench_aws (the AWS layer alone), fake at %d ms" % (n, latency_ms))
+    real_fake, fake = start_fake(latency_ms)
+    try:
+        fake.add_state(instances=[{}])
+        front = getattr(fake, "front", None)
+        if front:
+            front.figures()
+        out = subprocess.run([os.path.join(ARGS.build, "bench", "bench_aws"), fake.endpoint, str(n), str(IN_FLIGHT),
+                              "create"], check=True, capture_output=True, text=True, timeout=1800)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        return {"grants_per_s": r["rps"], "errors": r["errors"], "cpu_us_per_req": r["cpu_us_per_req"],
+                "front": front.figures() if front else None}
+    finally:
+        stop_fake(real_fake, fake)
+
+
 def phase_baseline(keys, latency_ms, threads):
     """The same creates by boto3, `threads` threads, one shared client (botocore
     clients are thread-safe), a fresh fake at the same latency."""
@@ -674,6 +715,10 @@ def run():
                 res["latency"] = {"error": str(ex)[:300]}
                 log("phase 3 failed: %s" % ex)
 
+        # ---- the AWS layer alone: the same number of creates, fresh fake at the same latency
+        if not ARGS.skip_ceiling:
+            res["ceiling"] = phase_ceiling(n, ARGS.latency_ms)
+
         # ---- the boto3 baseline: the same creates, fresh fake at the same latency
         if not ARGS.skip_baseline:
             res["baseline"] = phase_baseline(keys, ARGS.latency_ms, ARGS.baseline_threads)
@@ -710,6 +755,13 @@ def report(r, n):
         rows.append(("  baseline boto3 %d threads" % ARGS.baseline_threads,
                      "%.0f/s (%d ok, %d errors)" % (b["grants_per_s"], b["grants"], b["errors"]),
                      "daemon = %.2fx boto3" % (f["grants_per_s"] / b["grants_per_s"])))
+    if "ceiling" in r:
+        c = r["ceiling"]
+        cf = c.get("front") or {}
+        rows.append(("  the AWS layer alone (bench_aws)", "%.0f/s (%.1f %% of bound, %d errors), %.0f us CPU/req"
+                     % (c["grants_per_s"], 100 * c["grants_per_s"] / bound, c["errors"], c["cpu_us_per_req"]),
+                     "no reconciler, no Postgres; server hold %.3f ms, client share %.3f ms"
+                     % (cf.get("hold_ms", float("nan")), cf.get("turnaround_ms", float("nan")))))
     rows.append(("daemon CPU per grant", "%.0f us (%.1f s total)" % (f["daemon_cpu_us_per_grant"], f["daemon_cpu_s"]),
                  ("boto3 client %.0f us/grant" % r["baseline"]["client_cpu_us_per_grant"]) if "baseline" in r else ""))
     rows.append(("  mean requests in flight", "%.0f of %d (rate x %d ms, Little's law)"
