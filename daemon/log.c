@@ -17,22 +17,16 @@
 
 /* Bounded text assembly: past the buffer's limit the text is truncated,
  * which is the intended behaviour for log and status lines. */
-static void __attribute__((format(printf, 2, 3))) bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (buf_vprintf(b, fmt, ap) < 0) {
-		/* truncated */
-	}
-	va_end(ap);
-}
-
 static void bput(struct buf *b, const void *p, size_t n)
 {
 	if (buf_append(b, p, n) < 0) {
 		/* truncated */
 	}
+}
+
+static void bputs(struct buf *b, const char *s)
+{
+	bput(b, s, strlen(s));
 }
 
 #define LOG_MAX_LINE (64 * 1024)  /* one entry, fields included */
@@ -175,68 +169,105 @@ static char *scrub(const char *s)
 		buf_init(&b, 0);
 		while (hit) {
 			bput(&b, cur, (size_t)(hit - cur));
-			bprintf(&b, "%s", "<redacted>");
+			bputs(&b, "<redacted>");
 			cur = hit + sl;
 			hit = strstr(cur, lg.secrets[i]);
 		}
-		bprintf(&b, "%s", cur);
+		bputs(&b, cur);
 		x_free(out);
 		out = buf_steal(&b);
 	}
 	return out;
 }
 
-static bool needs_quotes(const char *v)
+static bool needs_quote(unsigned char c)
 {
-	if (!*v)
-		return true;
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-		if (*p <= ' ' || *p == '=' || *p == '"' || *p == '\\' || *p == 0x7f)
-			return true;
-	return false;
+	return c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f;
 }
 
+/* A value as logfmt: bare when it can be, else quoted with its specials
+ * escaped. Plain runs go in with one copy each (a line per grant change
+ * makes this a hot path in a large reconcile). */
 static void logfmt_value(struct buf *b, const char *v)
 {
-	if (!needs_quotes(v)) {
-		bprintf(b, "%s", v);
+	const unsigned char *p = (const unsigned char *)v, *run;
+
+	while (*p && !needs_quote(*p))
+		p++;
+	if (!*p && p != (const unsigned char *)v) {
+		bput(b, v, (size_t)(p - (const unsigned char *)v));
 		return;
 	}
-	bprintf(b, "%s", "\"");
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		switch (*p) {
-		case '"': bprintf(b, "%s", "\\\""); break;
-		case '\\': bprintf(b, "%s", "\\\\"); break;
-		case '\n': bprintf(b, "%s", "\\n"); break;
-		case '\r': bprintf(b, "%s", "\\r"); break;
-		case '\t': bprintf(b, "%s", "\\t"); break;
+	bput(b, "\"", 1);
+	for (p = run = (const unsigned char *)v;; p++) {
+		unsigned char c = *p;
+		char hex[5];
+
+		if (c && c >= ' ' && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		bput(b, run, (size_t)(p - run));
+		run = p + 1;
+		switch (c) {
+		case '\0': bput(b, "\"", 1); return;
+		case '"': bputs(b, "\\\""); break;
+		case '\\': bputs(b, "\\\\"); break;
+		case '\n': bputs(b, "\\n"); break;
+		case '\r': bputs(b, "\\r"); break;
+		case '\t': bputs(b, "\\t"); break;
 		default:
-			if (*p < ' ' || *p == 0x7f)
-				bprintf(b, "\\x%02x", *p);
-			else
-				bput(b, p, 1);
+			snprintf(hex, sizeof(hex), "\\x%02x", c);
+			bputs(b, hex);
 		}
 	}
-	bprintf(b, "%s", "\"");
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" of t, formatted once a second per thread. */
+static const char *utc_second(time_t t)
+{
+	static __thread time_t last = (time_t)-1;
+	static __thread char text[32];
+
+	if (t != last) {
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = t;
+	}
+	return text;
 }
 
 static void write_stderr(enum log_level l, const char *msg, const struct log_field *f, size_t nf)
 {
 	struct buf b;
 	struct timespec ts;
-	struct tm tm;
-	char tbuf[32];
+	char ms[8];
 	const char *p;
 	size_t left;
+	long m;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
+	m = ts.tv_nsec / 1000000;
+	ms[0] = '.';
+	ms[1] = (char)('0' + m / 100);
+	ms[2] = (char)('0' + m / 10 % 10);
+	ms[3] = (char)('0' + m % 10);
+	ms[4] = 'Z';
 	buf_init(&b, LOG_MAX_LINE);
-	bprintf(&b, "ts=%s.%03ldZ level=%s msg=", tbuf, ts.tv_nsec / 1000000, log_level_name(l));
+	if (buf_reserve(&b, 512) < 0) {
+		/* cannot happen: 512 is below the limit */
+	}
+	bputs(&b, "ts=");
+	bputs(&b, utc_second(ts.tv_sec));
+	bput(&b, ms, 5);
+	bputs(&b, " level=");
+	bputs(&b, log_level_name(l));
+	bputs(&b, " msg=");
 	logfmt_value(&b, msg);
 	for (size_t i = 0; i < nf; i++) {
-		bprintf(&b, " %s=", f[i].key);
+		bput(&b, " ", 1);
+		bputs(&b, f[i].key);
+		bput(&b, "=", 1);
 		logfmt_value(&b, f[i].value);
 	}
 	if (buf_puts(&b, "\n") < 0) {  /* over the limit: end the line anyway */
@@ -257,56 +288,75 @@ static void write_stderr(enum log_level l, const char *msg, const struct log_fie
 	buf_free(&b);
 }
 
+/* One "KEY=value" journal field appended to b: its offset and length. */
+struct jfield {
+	size_t off, len;
+};
+
+static void journal_field(struct buf *b, struct jfield *jf, const char *key, bool fold, const char *value)
+{
+	jf->off = b->len;
+	for (const char *k = key; *k; k++) {
+		/* Journal field names: uppercase letters, digits, underscore. */
+		char c = fold ? (isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_') : *k;
+
+		bput(b, &c, 1);
+	}
+	bput(b, "=", 1);
+	bputs(b, value);
+	jf->len = b->len - jf->off;
+}
+
+/* All fields of the entry in one buffer (no allocation per field), then
+ * one sd_journal_sendv. */
 static void write_journal(enum log_level l, const char *msgid, const char *msg,
 			  const struct log_field *f, size_t nf)
 {
 	struct iovec iov[LOG_MAX_FIELDS + 4];
-	char *own[LOG_MAX_FIELDS + 4];
+	struct jfield jf[LOG_MAX_FIELDS + 4];
+	char prio[4] = { (char)('0' + (int)l), '\0' };
+	struct buf b;
 	int n = 0;
 
-	own[n] = x_asprintf("PRIORITY=%d", (int)l);
-	n++;
-	own[n] = x_asprintf("MESSAGE=%s", msg);
-	n++;
-	own[n] = x_asprintf("SYSLOG_IDENTIFIER=%s", lg.ident);
-	n++;
-	if (msgid) {
-		own[n] = x_asprintf("MESSAGE_ID=%s", msgid);
-		n++;
+	buf_init(&b, 0);
+	if (buf_reserve(&b, 1024) < 0) {
+		/* cannot happen: no limit */
 	}
-	for (size_t i = 0; i < nf; i++) {
-		char *s = x_asprintf("%s=%s", f[i].key, f[i].value);
-
-		/* Journal field names: uppercase letters, digits, underscore. */
-		for (char *p = s; *p != '='; p++)
-			*p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
-		own[n++] = s;
-	}
+	journal_field(&b, &jf[n++], "PRIORITY", false, prio);
+	journal_field(&b, &jf[n++], "MESSAGE", false, msg);
+	journal_field(&b, &jf[n++], "SYSLOG_IDENTIFIER", false, lg.ident);
+	if (msgid)
+		journal_field(&b, &jf[n++], "MESSAGE_ID", false, msgid);
+	for (size_t i = 0; i < nf; i++)
+		journal_field(&b, &jf[n++], f[i].key, true, f[i].value);
 	for (int i = 0; i < n; i++) {
-		iov[i].iov_base = own[i];
-		iov[i].iov_len = strlen(own[i]);
+		iov[i].iov_base = b.data + jf[i].off;
+		iov[i].iov_len = jf[i].len;
 	}
 	(void)lg.journal(iov, n);
-	for (int i = 0; i < n; i++)
-		x_free(own[i]);
+	buf_free(&b);
 }
 
-/* The message, cut at LOG_MAX_LINE. */
-static char *__attribute__((format(printf, 1, 0))) format_bounded(const char *fmt, va_list ap)
+/* The message, cut at LOG_MAX_LINE: in sbuf (n bytes) when it fits, which
+ * is nearly always, else in a heap copy the caller frees. */
+static char *__attribute__((format(printf, 3, 0))) format_bounded(char *sbuf, size_t n, const char *fmt,
+								   va_list ap)
 {
 	va_list ap2;
-	int n;
+	int len;
 	char *m;
 
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	len = vsnprintf(sbuf, n, fmt, ap2);
 	va_end(ap2);
-	if (n < 0)
+	if (len < 0)
 		return x_strdup("(unformattable message)");
-	if (n > LOG_MAX_LINE)
-		n = LOG_MAX_LINE;
-	m = x_malloc((size_t)n + 1);
-	vsnprintf(m, (size_t)n + 1, fmt, ap);
+	if ((size_t)len < n)
+		return sbuf;
+	if (len > LOG_MAX_LINE)
+		len = LOG_MAX_LINE;
+	m = x_malloc((size_t)len + 1);
+	vsnprintf(m, (size_t)len + 1, fmt, ap);
 	return m;
 }
 
@@ -315,6 +365,7 @@ void log_write(enum log_level l, const char *msgid, const struct log_field *fiel
 {
 	struct log_field f[LOG_MAX_FIELDS];
 	char *fscrub[LOG_MAX_FIELDS];
+	char sbuf[256];
 	char *msg, *mscrub;
 	size_t nf = 0;
 	va_list ap;
@@ -322,7 +373,7 @@ void log_write(enum log_level l, const char *msgid, const struct log_field *fiel
 	if (!log_enabled(l))
 		return;
 	va_start(ap, fmt);
-	msg = format_bounded(fmt, ap);
+	msg = format_bounded(sbuf, sizeof(sbuf), fmt, ap);
 	va_end(ap);
 	mscrub = scrub(msg);
 	for (size_t i = 0; fields && fields[i].key && nf < LOG_MAX_FIELDS; i++) {
@@ -340,5 +391,6 @@ void log_write(enum log_level l, const char *msgid, const struct log_field *fiel
 	for (size_t i = 0; i < nf; i++)
 		x_free(fscrub[i]);
 	x_free(mscrub);
-	x_free(msg);
+	if (msg != sbuf)
+		x_free(msg);
 }
