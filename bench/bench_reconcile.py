@@ -330,6 +330,13 @@ class FileDaemon(Daemon):
                 time.sleep(0.02)
 
 
+def bench_aws_creates(endpoint, n):
+    """n CreateAccessGrant by build/bench/bench_aws, IN_FLIGHT at a time; its JSON line."""
+    out = subprocess.run([os.path.join(ARGS.build, "bench", "bench_aws"), endpoint, str(n), str(IN_FLIGHT), "create"],
+                         check=True, capture_output=True, text=True, timeout=1800)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def warm_fake(fake, n=20000):
     """n CreateAccessGrant by bench/bench_aws straight into a fresh fake (0 ms),
     then a reset: V8 compiles the fake's request path over its first ~10,000
@@ -338,8 +345,7 @@ def warm_fake(fake, n=20000):
     have, on the CPUs the daemon shares. bench_aws.py's --warmup does the
     same."""
     fake.add_state(instances=[{}])
-    subprocess.run([os.path.join(ARGS.build, "bench", "bench_aws"), fake.endpoint, str(n), str(IN_FLIGHT), "create"],
-                   stdout=subprocess.DEVNULL, check=True, timeout=600)
+    bench_aws_creates(fake.endpoint, n)
     fake.reset(keep_config=True)
 
 
@@ -544,9 +550,7 @@ def phase_ceiling(n, latency_ms):
         front = getattr(fake, "front", None)
         if front:
             front.figures()
-        out = subprocess.run([os.path.join(ARGS.build, "bench", "bench_aws"), fake.endpoint, str(n), str(IN_FLIGHT),
-                              "create"], check=True, capture_output=True, text=True, timeout=1800)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = bench_aws_creates(fake.endpoint, n)
         return {"grants_per_s": r["rps"], "errors": r["errors"], "cpu_us_per_req": r["cpu_us_per_req"],
                 "front": front.figures() if front else None}
     finally:

@@ -32,7 +32,6 @@ class LatencyFront:
         self.tmpdir = None
 
     def start(self, timeout=10):
-
         self.tmpdir = tempfile.mkdtemp(prefix="s3g-front-")
         port_file = os.path.join(self.tmpdir, "port")
         self.proc = subprocess.Popen([self.binary, str(self.upstream_port), str(self.latency_ms), port_file],
@@ -55,7 +54,6 @@ class LatencyFront:
 
     def figures(self, timeout=10):
         """The front's figures since the last call (or its start), then afresh."""
-
         self.proc.send_signal(signal.SIGUSR1)
         r, _, _ = select.select([self.proc.stdout], [], [], timeout)
         if not r:
@@ -64,12 +62,10 @@ class LatencyFront:
 
     def no_latency(self):
         """Answers to requests from now on go out at once."""
-
         self.proc.send_signal(signal.SIGUSR2)
 
     def stop(self):
         """Stops the front; returns its figures (dict), or None."""
-
         stats = None
         if self.proc is not None:
             if self.proc.poll() is None:

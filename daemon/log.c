@@ -296,11 +296,11 @@ struct jfield {
 static void journal_field(struct buf *b, struct jfield *jf, const char *key, bool fold, const char *value)
 {
 	jf->off = b->len;
-	for (const char *k = key; *k; k++) {
+	bputs(b, key);
+	if (fold) {
 		/* Journal field names: uppercase letters, digits, underscore. */
-		char c = fold ? (isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_') : *k;
-
-		bput(b, &c, 1);
+		for (char *k = b->data + jf->off; *k; k++)
+			*k = isalnum((unsigned char)*k) ? (char)toupper((unsigned char)*k) : '_';
 	}
 	bput(b, "=", 1);
 	bputs(b, value);
